@@ -1,0 +1,327 @@
+/*
+ * peerlink.h - the one public header of libpeerlink.
+ *
+ * Conventions (see docs/ARCHITECTURE.md):
+ *  - Functions return 0 or a negative PL_ERR_* code; functions that produce
+ *    bytes return a count (>= 0) or a negative PL_ERR_* code.
+ *  - Where a function can explain a parse failure it takes `const char
+ *    **why`: on failure *why points to a static, human-readable sentence
+ *    (never NULL when the argument is non-NULL). The caller must not free it.
+ *  - The library never prints. Diagnostics go to the log callback.
+ *  - Sizes and caps are named constants below; nothing untrusted exceeds them.
+ */
+#ifndef PEERLINK_H
+#define PEERLINK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+#define PL_WUR __attribute__((warn_unused_result))
+#else
+#define PL_WUR
+#endif
+
+/* ------------------------------------------------------------------ */
+/* Errors                                                              */
+/* ------------------------------------------------------------------ */
+
+#define PL_OK 0
+#define PL_ERR_INVAL -1       /* bad argument from the caller */
+#define PL_ERR_NOMEM -2       /* allocation failed */
+#define PL_ERR_IO -3          /* file or system call failed (see errno) */
+#define PL_ERR_PARSE -4       /* malformed input */
+#define PL_ERR_TOOBIG -5      /* input or output exceeds a named cap */
+#define PL_ERR_BUFSIZE -6     /* caller's output buffer too small */
+#define PL_ERR_AUTH -7        /* authentication failed (one code, on purpose) */
+#define PL_ERR_EXPIRED -8     /* signed statement is past its validity */
+#define PL_ERR_FUTURE -9      /* signed statement dated too far ahead */
+#define PL_ERR_PERM -10       /* file permissions unsafe (e.g. key readable by others) */
+#define PL_ERR_EXIST -11      /* refusing to overwrite */
+#define PL_ERR_NOTFOUND -12   /* no such file, entry or record */
+#define PL_ERR_VERSION -13    /* unsupported format version */
+#define PL_ERR_DENIED -14     /* peer is denied by the trust store */
+#define PL_ERR_UNTRUSTED -15  /* peer is not in the trust store */
+#define PL_ERR_INTERNAL -16   /* library bug or crypto backend failure */
+
+/* A short English description of an error code; never NULL. */
+const char *pl_strerror(int err);
+
+/* ------------------------------------------------------------------ */
+/* Library setup and logging                                           */
+/* ------------------------------------------------------------------ */
+
+/* Initialise the crypto backends. Safe to call more than once. */
+int pl_init(void) PL_WUR;
+
+enum pl_log_level {
+    PL_LOG_ERROR = 0,
+    PL_LOG_WARN = 1,
+    PL_LOG_INFO = 2,
+    PL_LOG_DEBUG = 3,
+};
+
+/* The library never prints. It calls this function (if set) instead.
+ * Keys appear in log messages only as fingerprints. */
+typedef void (*pl_log_fn)(void *user, enum pl_log_level level, const char *msg);
+void pl_set_log(pl_log_fn fn, void *user, enum pl_log_level max_level);
+
+/* ------------------------------------------------------------------ */
+/* Encodings                                                           */
+/* ------------------------------------------------------------------ */
+
+/* Unpadded base64url (RFC 4648 §5). The decoder is strict: no padding, no
+ * whitespace, and the unused low bits of the last character must be zero
+ * (so each byte string has exactly one encoding). */
+#define PL_B64_LEN(n) (((n) * 4 + 2) / 3) /* encoded length, no NUL */
+int pl_b64url_encode(const uint8_t *in, size_t len, char *out, size_t cap) PL_WUR;
+int pl_b64url_decode(const char *in, size_t len, uint8_t *out, size_t cap) PL_WUR;
+
+/* ------------------------------------------------------------------ */
+/* Ed25519 policy (DESIGN.md §2.3, docs/ed25519-policy.md)             */
+/* ------------------------------------------------------------------ */
+
+#define PL_ED25519_PK_LEN 32
+#define PL_ED25519_SIG_LEN 64
+#define PL_ED25519_SEED_LEN 32
+
+/* The one verification every signature in peerlink goes through.
+ * Returns 0 if valid, PL_ERR_AUTH otherwise. */
+int pl_ed25519_verify(const uint8_t sig[PL_ED25519_SIG_LEN], const uint8_t *msg,
+                      size_t len, const uint8_t pk[PL_ED25519_PK_LEN]) PL_WUR;
+
+/* Whether a public key is acceptable as an identity key under the policy
+ * (canonical encoding, on the curve, in the prime-order subgroup, not of
+ * small order). Returns 0 or PL_ERR_AUTH. */
+int pl_ed25519_check_key(const uint8_t pk[PL_ED25519_PK_LEN]) PL_WUR;
+
+/* ------------------------------------------------------------------ */
+/* Fingerprints (DESIGN.md §2.1)                                       */
+/* ------------------------------------------------------------------ */
+
+#define PL_FP_DIGEST_LEN 32
+#define PL_FP_B64_LEN 43           /* base64url of the digest */
+#define PL_AUTHORITY_MAX 261       /* host (<= 253, or [IPv6]) plus ":port" */
+#define PL_FINGERPRINT_STR_MAX 320 /* longest "ni://..." text, incl. NUL */
+#define PL_DNS_NAME_MAX 254        /* incl. NUL */
+#define PL_URL_MAX 384             /* well-known URL, incl. NUL */
+
+typedef struct pl_fingerprint {
+    uint8_t digest[PL_FP_DIGEST_LEN]; /* SHA3-256 of the DER SubjectPublicKeyInfo */
+    char authority[PL_AUTHORITY_MAX + 1]; /* "" when absent */
+} pl_fingerprint;
+
+/* Fingerprint of a raw 32-byte Ed25519 key; authority may be NULL or "". */
+int pl_fingerprint_from_key(pl_fingerprint *fp, const uint8_t pk[PL_ED25519_PK_LEN],
+                            const char *authority) PL_WUR;
+
+/* Strict parse of "ni://[authority]/sha3-256;B". */
+int pl_fingerprint_parse(pl_fingerprint *fp, const char *s, size_t len,
+                         const char **why) PL_WUR;
+
+/* Replace (or, with NULL/"", clear) the authority. Validates it. */
+int pl_fingerprint_set_authority(pl_fingerprint *fp, const char *authority,
+                                 const char **why) PL_WUR;
+
+/* "ni://authority/sha3-256;B" (or "ni:///sha3-256;B"). Returns length. */
+int pl_fingerprint_format(const pl_fingerprint *fp, char *out, size_t cap) PL_WUR;
+
+/* Equal digests (authority ignored): 1 if equal, 0 if not. */
+int pl_fingerprint_equal(const pl_fingerprint *a, const pl_fingerprint *b);
+
+/* "HEX[0..32].HEX[32..64].0a.HOST" - needs a DNS host name authority (the
+ * port, if any, is dropped). Returns length, or PL_ERR_INVAL without one. */
+int pl_fingerprint_dns_name(const pl_fingerprint *fp, char *out, size_t cap) PL_WUR;
+
+/* "https://AUTHORITY/.well-known/ni/sha3-256/B". Returns length. */
+int pl_fingerprint_well_known_url(const pl_fingerprint *fp, char *out, size_t cap) PL_WUR;
+
+/* ------------------------------------------------------------------ */
+/* Identity (Ed25519 key pair) and its key file                        */
+/* ------------------------------------------------------------------ */
+
+typedef struct pl_identity pl_identity; /* secret kept in locked memory */
+
+#define PL_IDENTITY_FILE_MAX 1024 /* encoded key file size cap */
+#define PL_PATH_MAX 4096
+
+int pl_identity_generate(pl_identity **out) PL_WUR;
+int pl_identity_from_seed(pl_identity **out, const uint8_t seed[PL_ED25519_SEED_LEN]) PL_WUR;
+void pl_identity_free(pl_identity *id); /* wipes; NULL is fine */
+
+void pl_identity_public_key(const pl_identity *id, uint8_t pk[PL_ED25519_PK_LEN]);
+void pl_identity_fingerprint(const pl_identity *id, pl_fingerprint *fp);
+int pl_identity_sign(const pl_identity *id, const uint8_t *msg, size_t len,
+                     uint8_t sig[PL_ED25519_SIG_LEN]) PL_WUR;
+
+/* Key file text (docs/formats.md). encode returns the length written. */
+int pl_identity_encode(const pl_identity *id, char *out, size_t cap) PL_WUR;
+int pl_identity_decode(pl_identity **out, const char *in, size_t len, const char **why) PL_WUR;
+
+#define PL_IDENTITY_FORCE 1 /* pl_identity_save: overwrite an existing file */
+
+/* Writes atomically with mode 0600, creating the parent directory (0700).
+ * Without PL_IDENTITY_FORCE an existing file gives PL_ERR_EXIST. */
+int pl_identity_save(const pl_identity *id, const char *path, int flags) PL_WUR;
+
+/* Refuses (PL_ERR_PERM) a file that group or others can read or write,
+ * like OpenSSH. */
+int pl_identity_load(pl_identity **out, const char *path, const char **why) PL_WUR;
+
+/* The key path: $PEERLINK_KEY, else $XDG_CONFIG_HOME/peerlink/identity,
+ * else $HOME/.config/peerlink/identity. Returns length. */
+int pl_identity_default_path(char *out, size_t cap) PL_WUR;
+
+/* ------------------------------------------------------------------ */
+/* Record sets (DESIGN.md §2.2, docs/formats.md)                       */
+/* ------------------------------------------------------------------ */
+
+#define PL_RECORD_ADDRESSES_MAX 16
+#define PL_RECORD_URI_MAX 255        /* bytes of one address URI */
+#define PL_RECORD_RELAYS_MAX 8
+#define PL_RECORD_NAMES_MAX 4
+#define PL_RECORD_NAME_MAX 255       /* bytes of one name */
+#define PL_RECORD_BLOBS_MAX 4
+#define PL_RECORD_BLOB_MAX 1024      /* bytes of one blob */
+#define PL_RECORD_TTL_MAX 604800     /* seconds (7 days) */
+#define PL_RECORD_SKEW_DEFAULT 300   /* tolerated clock skew, seconds */
+#define PL_RECORD_CANONICAL_MAX 12288 /* canonical byte string */
+#define PL_RECORD_JSON_MAX 24576      /* JSON carrier, bytes */
+#define PL_RECORD_TXT_MAX 16384       /* TXT carrier RDATA, bytes */
+
+typedef struct pl_record_blob {
+    size_t len;
+    uint8_t data[PL_RECORD_BLOB_MAX];
+} pl_record_blob;
+
+typedef struct pl_record {
+    uint8_t public_key[PL_ED25519_PK_LEN];
+    uint64_t timestamp; /* seconds since the Unix epoch, when signed */
+    uint32_t ttl;       /* seconds of validity from timestamp, 1..PL_RECORD_TTL_MAX */
+    size_t n_addresses; /* order is significant and signed */
+    char addresses[PL_RECORD_ADDRESSES_MAX][PL_RECORD_URI_MAX + 1];
+    size_t n_relays; /* fingerprints in canonical text form */
+    char relays[PL_RECORD_RELAYS_MAX][PL_FINGERPRINT_STR_MAX];
+    size_t n_names;
+    char names[PL_RECORD_NAMES_MAX][PL_RECORD_NAME_MAX + 1];
+    size_t n_blobs;
+    pl_record_blob blobs[PL_RECORD_BLOBS_MAX];
+    uint8_t signature[PL_ED25519_SIG_LEN];
+} pl_record;
+
+/* Zero the record (no fields, ttl 0). */
+void pl_record_init(pl_record *rs);
+
+/* Append a field, validating it (printable ASCII, caps). */
+int pl_record_add_address(pl_record *rs, const char *uri, const char **why) PL_WUR;
+int pl_record_add_relay(pl_record *rs, const pl_fingerprint *relay) PL_WUR;
+int pl_record_add_name(pl_record *rs, const char *name, const char **why) PL_WUR;
+int pl_record_add_blob(pl_record *rs, const uint8_t *data, size_t len) PL_WUR;
+
+/* The canonical byte string that is signed. Returns its length. */
+int pl_record_canonical(const pl_record *rs, uint8_t *out, size_t cap) PL_WUR;
+
+/* Sets public_key, timestamp and ttl, then signs. */
+int pl_record_sign(pl_record *rs, const pl_identity *id, uint64_t now, uint32_t ttl) PL_WUR;
+
+/* Full verification: fields valid, public key acceptable, signature valid
+ * (PL_ERR_AUTH), fingerprint of the key equal to `expected` when non-NULL
+ * (PL_ERR_AUTH), not dated more than `skew` seconds after `now`
+ * (PL_ERR_FUTURE), and not expired: now < timestamp + ttl (PL_ERR_EXPIRED). */
+int pl_record_verify(const pl_record *rs, const pl_fingerprint *expected, uint64_t now,
+                     uint32_t skew) PL_WUR;
+
+/* JSON carrier. encode returns the length written (no NUL counted; a NUL is
+ * written when room allows). decode does not verify the signature. */
+int pl_record_to_json(const pl_record *rs, char *out, size_t cap) PL_WUR;
+int pl_record_from_json(pl_record *rs, const char *in, size_t len, const char **why) PL_WUR;
+
+/* DNS TXT carrier: the RDATA of one TXT resource record, i.e. a sequence of
+ * <length byte><string> character-strings (RFC 1035 §3.3.14). */
+int pl_record_to_txt(const pl_record *rs, uint8_t *out, size_t cap) PL_WUR;
+int pl_record_from_txt(pl_record *rs, const uint8_t *in, size_t len, const char **why) PL_WUR;
+
+/* ------------------------------------------------------------------ */
+/* Trust store (docs/formats.md)                                       */
+/* ------------------------------------------------------------------ */
+
+typedef struct pl_trust pl_trust;
+
+#define PL_TRUST_FILE_MAX (4u << 20) /* 4 MiB */
+#define PL_TRUST_ENTRIES_MAX 65536
+#define PL_TRUST_PETNAME_MAX 64
+#define PL_TRUST_GROUPS_MAX 16     /* groups per entry */
+#define PL_TRUST_GROUP_NAME_MAX 32
+
+enum pl_trust_verdict {
+    PL_TRUST_UNKNOWN = 0, /* not listed (or listed only with expired entries) */
+    PL_TRUST_ALLOWED = 1,
+    PL_TRUST_DENIED = 2, /* deny wins over allow */
+};
+
+enum pl_trust_kind {
+    PL_TRUST_ALLOW = 1,
+    PL_TRUST_DENY = 2,
+};
+
+typedef struct pl_trust_entry {
+    enum pl_trust_kind kind;
+    pl_fingerprint fp;
+    char petname[PL_TRUST_PETNAME_MAX + 1]; /* "" when none */
+    size_t n_groups;
+    char groups[PL_TRUST_GROUPS_MAX][PL_TRUST_GROUP_NAME_MAX + 1];
+    uint64_t expires; /* Unix seconds; 0 = never */
+} pl_trust_entry;
+
+int pl_trust_new(pl_trust **out) PL_WUR;
+void pl_trust_free(pl_trust *ts);
+
+/* Parse trust-file text into a fresh store. On PL_ERR_PARSE, *line (if
+ * non-NULL) is the 1-based line number and *why says what is wrong. */
+int pl_trust_parse(pl_trust **out, const char *text, size_t len, size_t *line,
+                   const char **why) PL_WUR;
+
+/* Load from a file; a missing file gives an empty store. */
+int pl_trust_load(pl_trust **out, const char *path, size_t *line, const char **why) PL_WUR;
+
+/* Serialise (comments and unknown-free layout preserved). Returns length. */
+int pl_trust_format(const pl_trust *ts, char *out, size_t cap) PL_WUR;
+
+/* Atomic replace: write a temporary file in the same directory, fsync,
+ * rename. Mode 0600. */
+int pl_trust_save(const pl_trust *ts, const char *path) PL_WUR;
+
+/* Add or replace the entry of this kind for fp. petname and groups may be
+ * NULL; groups is a comma-separated list. expires 0 = never. */
+int pl_trust_set(pl_trust *ts, enum pl_trust_kind kind, const pl_fingerprint *fp,
+                 const char *petname, const char *groups, uint64_t expires,
+                 const char **why) PL_WUR;
+
+/* Remove every entry (allow and deny) for fp. PL_ERR_NOTFOUND if none. */
+int pl_trust_remove(pl_trust *ts, const pl_fingerprint *fp) PL_WUR;
+
+/* Verdict for fp at time `now` (expired entries are ignored). */
+enum pl_trust_verdict pl_trust_check(const pl_trust *ts, const pl_fingerprint *fp,
+                                     uint64_t now);
+
+/* 1 if fp is allowed (not denied, not expired) and a member of group. */
+int pl_trust_in_group(const pl_trust *ts, const pl_fingerprint *fp, const char *group,
+                      uint64_t now);
+
+size_t pl_trust_count(const pl_trust *ts);
+/* The i-th entry in file order. */
+int pl_trust_get(const pl_trust *ts, size_t i, pl_trust_entry *out) PL_WUR;
+
+/* Default trust-store path: $PEERLINK_TRUST, else the file "trust" in the
+ * directory of the identity path (pl_identity_default_path). */
+int pl_trust_default_path(const char *identity_path, char *out, size_t cap) PL_WUR;
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PEERLINK_H */

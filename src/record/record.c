@@ -1,0 +1,2 @@
+/* record.c - placeholder */
+#include "peerlink.h"
