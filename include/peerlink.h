@@ -30,23 +30,23 @@ extern "C" {
 /* Errors                                                              */
 /* ------------------------------------------------------------------ */
 
-#define PL_OK 0
-#define PL_ERR_INVAL -1       /* bad argument from the caller */
-#define PL_ERR_NOMEM -2       /* allocation failed */
-#define PL_ERR_IO -3          /* file or system call failed (see errno) */
-#define PL_ERR_PARSE -4       /* malformed input */
-#define PL_ERR_TOOBIG -5      /* input or output exceeds a named cap */
-#define PL_ERR_BUFSIZE -6     /* caller's output buffer too small */
-#define PL_ERR_AUTH -7        /* authentication failed (one code, on purpose) */
-#define PL_ERR_EXPIRED -8     /* signed statement is past its validity */
-#define PL_ERR_FUTURE -9      /* signed statement dated too far ahead */
-#define PL_ERR_PERM -10       /* file permissions unsafe (e.g. key readable by others) */
-#define PL_ERR_EXIST -11      /* refusing to overwrite */
-#define PL_ERR_NOTFOUND -12   /* no such file, entry or record */
-#define PL_ERR_VERSION -13    /* unsupported format version */
-#define PL_ERR_DENIED -14     /* peer is denied by the trust store */
-#define PL_ERR_UNTRUSTED -15  /* peer is not in the trust store */
-#define PL_ERR_INTERNAL -16   /* library bug or crypto backend failure */
+#define PL_OK            0
+#define PL_ERR_INVAL     -1  /* bad argument from the caller */
+#define PL_ERR_NOMEM     -2  /* allocation failed */
+#define PL_ERR_IO        -3  /* file or system call failed (see errno) */
+#define PL_ERR_PARSE     -4  /* malformed input */
+#define PL_ERR_TOOBIG    -5  /* input or output exceeds a named cap */
+#define PL_ERR_BUFSIZE   -6  /* caller's output buffer too small */
+#define PL_ERR_AUTH      -7  /* authentication failed (one code, on purpose) */
+#define PL_ERR_EXPIRED   -8  /* signed statement is past its validity */
+#define PL_ERR_FUTURE    -9  /* signed statement dated too far ahead */
+#define PL_ERR_PERM      -10 /* file permissions unsafe (e.g. key readable by others) */
+#define PL_ERR_EXIST     -11 /* refusing to overwrite */
+#define PL_ERR_NOTFOUND  -12 /* no such file, entry or record */
+#define PL_ERR_VERSION   -13 /* unsupported format version */
+#define PL_ERR_DENIED    -14 /* peer is denied by the trust store */
+#define PL_ERR_UNTRUSTED -15 /* peer is not in the trust store */
+#define PL_ERR_INTERNAL  -16 /* library bug or crypto backend failure */
 
 /* A short English description of an error code; never NULL. */
 const char *pl_strerror(int err);
@@ -77,7 +77,7 @@ void pl_set_log(pl_log_fn fn, void *user, enum pl_log_level max_level);
 /* Unpadded base64url (RFC 4648 §5). The decoder is strict: no padding, no
  * whitespace, and the unused low bits of the last character must be zero
  * (so each byte string has exactly one encoding). */
-#define PL_B64_LEN(n) (((n) * 4 + 2) / 3) /* encoded length, no NUL */
+#define PL_B64_LEN(n) (((n)*4 + 2) / 3) /* encoded length, no NUL */
 int pl_b64url_encode(const uint8_t *in, size_t len, char *out, size_t cap) PL_WUR;
 int pl_b64url_decode(const char *in, size_t len, uint8_t *out, size_t cap) PL_WUR;
 
@@ -85,14 +85,14 @@ int pl_b64url_decode(const char *in, size_t len, uint8_t *out, size_t cap) PL_WU
 /* Ed25519 policy (DESIGN.md §2.3, docs/ed25519-policy.md)             */
 /* ------------------------------------------------------------------ */
 
-#define PL_ED25519_PK_LEN 32
-#define PL_ED25519_SIG_LEN 64
+#define PL_ED25519_PK_LEN   32
+#define PL_ED25519_SIG_LEN  64
 #define PL_ED25519_SEED_LEN 32
 
 /* The one verification every signature in peerlink goes through.
  * Returns 0 if valid, PL_ERR_AUTH otherwise. */
-int pl_ed25519_verify(const uint8_t sig[PL_ED25519_SIG_LEN], const uint8_t *msg,
-                      size_t len, const uint8_t pk[PL_ED25519_PK_LEN]) PL_WUR;
+int pl_ed25519_verify(const uint8_t sig[PL_ED25519_SIG_LEN], const uint8_t *msg, size_t len,
+                      const uint8_t pk[PL_ED25519_PK_LEN]) PL_WUR;
 
 /* Whether a public key is acceptable as an identity key under the policy
  * (canonical encoding, on the curve, in the prime-order subgroup, not of
@@ -103,15 +103,15 @@ int pl_ed25519_check_key(const uint8_t pk[PL_ED25519_PK_LEN]) PL_WUR;
 /* Fingerprints (DESIGN.md §2.1)                                       */
 /* ------------------------------------------------------------------ */
 
-#define PL_FP_DIGEST_LEN 32
-#define PL_FP_B64_LEN 43           /* base64url of the digest */
-#define PL_AUTHORITY_MAX 261       /* host (<= 253, or [IPv6]) plus ":port" */
+#define PL_FP_DIGEST_LEN       32
+#define PL_FP_B64_LEN          43  /* base64url of the digest */
+#define PL_AUTHORITY_MAX       261 /* host (<= 253, or [IPv6]) plus ":port" */
 #define PL_FINGERPRINT_STR_MAX 320 /* longest "ni://..." text, incl. NUL */
-#define PL_DNS_NAME_MAX 254        /* incl. NUL */
-#define PL_URL_MAX 384             /* well-known URL, incl. NUL */
+#define PL_DNS_NAME_MAX        254 /* incl. NUL */
+#define PL_URL_MAX             384 /* well-known URL, incl. NUL */
 
 typedef struct pl_fingerprint {
-    uint8_t digest[PL_FP_DIGEST_LEN]; /* SHA3-256 of the DER SubjectPublicKeyInfo */
+    uint8_t digest[PL_FP_DIGEST_LEN];     /* SHA3-256 of the DER SubjectPublicKeyInfo */
     char authority[PL_AUTHORITY_MAX + 1]; /* "" when absent */
 } pl_fingerprint;
 
@@ -120,8 +120,7 @@ int pl_fingerprint_from_key(pl_fingerprint *fp, const uint8_t pk[PL_ED25519_PK_L
                             const char *authority) PL_WUR;
 
 /* Strict parse of "ni://[authority]/sha3-256;B". */
-int pl_fingerprint_parse(pl_fingerprint *fp, const char *s, size_t len,
-                         const char **why) PL_WUR;
+int pl_fingerprint_parse(pl_fingerprint *fp, const char *s, size_t len, const char **why) PL_WUR;
 
 /* Replace (or, with NULL/"", clear) the authority. Validates it. */
 int pl_fingerprint_set_authority(pl_fingerprint *fp, const char *authority,
@@ -147,7 +146,7 @@ int pl_fingerprint_well_known_url(const pl_fingerprint *fp, char *out, size_t ca
 typedef struct pl_identity pl_identity; /* secret kept in locked memory */
 
 #define PL_IDENTITY_FILE_MAX 1024 /* encoded key file size cap */
-#define PL_PATH_MAX 4096
+#define PL_PATH_MAX          4096
 
 int pl_identity_generate(pl_identity **out) PL_WUR;
 int pl_identity_from_seed(pl_identity **out, const uint8_t seed[PL_ED25519_SEED_LEN]) PL_WUR;
@@ -181,17 +180,17 @@ int pl_identity_default_path(char *out, size_t cap) PL_WUR;
 /* ------------------------------------------------------------------ */
 
 #define PL_RECORD_ADDRESSES_MAX 16
-#define PL_RECORD_URI_MAX 255        /* bytes of one address URI */
-#define PL_RECORD_RELAYS_MAX 8
-#define PL_RECORD_NAMES_MAX 4
-#define PL_RECORD_NAME_MAX 255       /* bytes of one name */
-#define PL_RECORD_BLOBS_MAX 4
-#define PL_RECORD_BLOB_MAX 1024      /* bytes of one blob */
-#define PL_RECORD_TTL_MAX 604800     /* seconds (7 days) */
-#define PL_RECORD_SKEW_DEFAULT 300   /* tolerated clock skew, seconds */
-#define PL_RECORD_CANONICAL_MAX 12288 /* canonical byte string */
-#define PL_RECORD_JSON_MAX 24576      /* JSON carrier, bytes */
-#define PL_RECORD_TXT_MAX 16384       /* TXT carrier RDATA, bytes */
+#define PL_RECORD_URI_MAX       255 /* bytes of one address URI */
+#define PL_RECORD_RELAYS_MAX    8
+#define PL_RECORD_NAMES_MAX     4
+#define PL_RECORD_NAME_MAX      255 /* bytes of one name */
+#define PL_RECORD_BLOBS_MAX     4
+#define PL_RECORD_BLOB_MAX      1024   /* bytes of one blob */
+#define PL_RECORD_TTL_MAX       604800 /* seconds (7 days) */
+#define PL_RECORD_SKEW_DEFAULT  300    /* tolerated clock skew, seconds */
+#define PL_RECORD_CANONICAL_MAX 12288  /* canonical byte string */
+#define PL_RECORD_JSON_MAX      24576  /* JSON carrier, bytes */
+#define PL_RECORD_TXT_MAX       16384  /* TXT carrier RDATA, bytes */
 
 typedef struct pl_record_blob {
     size_t len;
@@ -251,10 +250,10 @@ int pl_record_from_txt(pl_record *rs, const uint8_t *in, size_t len, const char 
 
 typedef struct pl_trust pl_trust;
 
-#define PL_TRUST_FILE_MAX (4u << 20) /* 4 MiB */
-#define PL_TRUST_ENTRIES_MAX 65536
-#define PL_TRUST_PETNAME_MAX 64
-#define PL_TRUST_GROUPS_MAX 16     /* groups per entry */
+#define PL_TRUST_FILE_MAX       (4u << 20) /* 4 MiB */
+#define PL_TRUST_ENTRIES_MAX    65536
+#define PL_TRUST_PETNAME_MAX    64
+#define PL_TRUST_GROUPS_MAX     16 /* groups per entry */
 #define PL_TRUST_GROUP_NAME_MAX 32
 
 enum pl_trust_verdict {
@@ -288,7 +287,8 @@ int pl_trust_parse(pl_trust **out, const char *text, size_t len, size_t *line,
 /* Load from a file; a missing file gives an empty store. */
 int pl_trust_load(pl_trust **out, const char *path, size_t *line, const char **why) PL_WUR;
 
-/* Serialise (comments and unknown-free layout preserved). Returns length. */
+/* Serialise: entries in canonical form, comment and blank lines kept where
+ * they were. Returns the length. */
 int pl_trust_format(const pl_trust *ts, char *out, size_t cap) PL_WUR;
 
 /* Atomic replace: write a temporary file in the same directory, fsync,
@@ -305,8 +305,7 @@ int pl_trust_set(pl_trust *ts, enum pl_trust_kind kind, const pl_fingerprint *fp
 int pl_trust_remove(pl_trust *ts, const pl_fingerprint *fp) PL_WUR;
 
 /* Verdict for fp at time `now` (expired entries are ignored). */
-enum pl_trust_verdict pl_trust_check(const pl_trust *ts, const pl_fingerprint *fp,
-                                     uint64_t now);
+enum pl_trust_verdict pl_trust_check(const pl_trust *ts, const pl_fingerprint *fp, uint64_t now);
 
 /* 1 if fp is allowed (not denied, not expired) and a member of group. */
 int pl_trust_in_group(const pl_trust *ts, const pl_fingerprint *fp, const char *group,

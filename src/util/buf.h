@@ -67,7 +67,7 @@ void pl_rd_copy(pl_rd *r, void *out, size_t n); /* zero-fills out on error */
 pl_span pl_rd_take(pl_rd *r, size_t n);         /* empty span on error */
 
 /* Text helpers. */
-int pl_rd_peek(const pl_rd *r); /* next byte, or -1 at end / on error */
+int pl_rd_peek(const pl_rd *r);               /* next byte, or -1 at end / on error */
 bool pl_rd_accept(pl_rd *r, const char *lit); /* consume lit if it is next */
 void pl_rd_expect(pl_rd *r, const char *lit); /* consume lit or set error */
 /* Take bytes up to (not including) `stop` or the end; does not consume stop. */
