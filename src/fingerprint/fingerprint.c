@@ -11,7 +11,6 @@
 #include <arpa/inet.h>
 #include <string.h>
 
-#include <openssl/evp.h>
 #include <sodium.h>
 
 #include "peerlink.h"
@@ -30,12 +29,10 @@ int pl_fingerprint_from_key(pl_fingerprint *fp, const uint8_t pk[PL_ED25519_PK_L
                             const char *authority)
 {
     uint8_t der[sizeof spki_prefix + PL_ED25519_PK_LEN];
-    unsigned int mdlen = 0;
     memset(fp, 0, sizeof *fp);
     memcpy(der, spki_prefix, sizeof spki_prefix);
     memcpy(der + sizeof spki_prefix, pk, PL_ED25519_PK_LEN);
-    if (EVP_Digest(der, sizeof der, fp->digest, &mdlen, EVP_sha3_256(), NULL) != 1 ||
-        mdlen != PL_FP_DIGEST_LEN)
+    if (pl_sha3_256(der, sizeof der, fp->digest) != PL_OK)
         return PL_ERR_INTERNAL;
     return pl_fingerprint_set_authority(fp, authority, NULL);
 }
@@ -160,12 +157,12 @@ int pl_fingerprint_set_authority(pl_fingerprint *fp, const char *authority, cons
 /* Explains the commonest ways a hash value goes wrong. */
 static const char *explain_value(pl_span v)
 {
+    if (memchr(v.p, '?', v.len))
+        return "query parameters (\"?...\") are not supported in fingerprints";
     if (memchr(v.p, '=', v.len))
         return "remove the '=' padding: the hash is unpadded base64url";
     if (memchr(v.p, '+', v.len) || memchr(v.p, '/', v.len))
         return "the hash must be base64url ('-' and '_'), not base64 ('+' and '/')";
-    if (memchr(v.p, '?', v.len))
-        return "query parameters (\"?...\") are not supported in fingerprints";
     if (v.len != PL_FP_B64_LEN)
         return "the hash must be exactly 43 base64url characters (32 bytes)";
     return "the hash is not valid base64url";

@@ -16,6 +16,9 @@
 /* Log through the user's callback (never prints). */
 void pl_log(enum pl_log_level level, const char *fmt, ...) PL_PRINTF(2, 3);
 
+/* SHA3-256 (FIPS 202). 0 or PL_ERR_INTERNAL. */
+int pl_sha3_256(const void *data, size_t len, uint8_t out[32]) PL_WUR;
+
 /* Lower-case hex; out needs 2*len+1 bytes. */
 void pl_hex_encode(const uint8_t *in, size_t len, char *out);
 /* Strict hex (either case) of exactly 2*outlen chars. 0 or PL_ERR_PARSE. */
