@@ -176,7 +176,7 @@ int pl_identity_load(pl_identity **out, const char *path, const char **why) PL_W
 int pl_identity_default_path(char *out, size_t cap) PL_WUR;
 
 /* ------------------------------------------------------------------ */
-/* Record sets (DESIGN.md §2.2, docs/formats.md)                       */
+/* Record sets (DESIGN.md §2.2, docs/formats.record.md)                */
 /* ------------------------------------------------------------------ */
 
 #define PL_RECORD_ADDRESSES_MAX 16
@@ -187,6 +187,8 @@ int pl_identity_default_path(char *out, size_t cap) PL_WUR;
 #define PL_RECORD_BLOBS_MAX     4
 #define PL_RECORD_BLOB_MAX      1024   /* bytes of one blob */
 #define PL_RECORD_TTL_MAX       604800 /* seconds (7 days) */
+/* Latest timestamp, 2^53 - 1: every JSON implementation reads it exactly. */
+#define PL_RECORD_TIMESTAMP_MAX 9007199254740991u
 #define PL_RECORD_SKEW_DEFAULT  300    /* tolerated clock skew, seconds */
 #define PL_RECORD_CANONICAL_MAX 12288  /* canonical byte string */
 #define PL_RECORD_JSON_MAX      24576  /* JSON carrier, bytes */
@@ -215,32 +217,48 @@ typedef struct pl_record {
 /* Zero the record (no fields, ttl 0). */
 void pl_record_init(pl_record *rs);
 
-/* Append a field, validating it (printable ASCII, caps). */
+/* Append a field, validating it (docs/formats.record.md §3). Returns 0,
+ * PL_ERR_PARSE for a bad value, PL_ERR_TOOBIG when the value is too long or
+ * the field is already at its count cap, PL_ERR_INVAL for NULL arguments.
+ * On failure the record is unchanged. An empty blob is a valid field. */
 int pl_record_add_address(pl_record *rs, const char *uri, const char **why) PL_WUR;
 int pl_record_add_relay(pl_record *rs, const pl_fingerprint *relay) PL_WUR;
 int pl_record_add_name(pl_record *rs, const char *name, const char **why) PL_WUR;
 int pl_record_add_blob(pl_record *rs, const uint8_t *data, size_t len) PL_WUR;
 
-/* The canonical byte string that is signed. Returns its length. */
+/* The canonical byte string that is signed. Returns its length, or
+ * PL_ERR_INVAL if any field (ttl included) is invalid, PL_ERR_BUFSIZE. */
 int pl_record_canonical(const pl_record *rs, uint8_t *out, size_t cap) PL_WUR;
 
-/* Sets public_key, timestamp and ttl, then signs. */
+/* Sets public_key, timestamp (now) and ttl, then signs. PL_ERR_INVAL for a
+ * ttl outside 1..PL_RECORD_TTL_MAX, now past PL_RECORD_TIMESTAMP_MAX or an
+ * invalid field; the signature is zeroed on failure. */
 int pl_record_sign(pl_record *rs, const pl_identity *id, uint64_t now, uint32_t ttl) PL_WUR;
 
-/* Full verification: fields valid, public key acceptable, signature valid
- * (PL_ERR_AUTH), fingerprint of the key equal to `expected` when non-NULL
- * (PL_ERR_AUTH), not dated more than `skew` seconds after `now`
- * (PL_ERR_FUTURE), and not expired: now < timestamp + ttl (PL_ERR_EXPIRED). */
+/* Full verification, cheapest check first (docs/formats.record.md §6):
+ *  1. fields valid (PL_ERR_INVAL);
+ *  2. public key acceptable under the Ed25519 policy (PL_ERR_AUTH);
+ *  3. fingerprint of the key equal to `expected` when non-NULL, authority
+ *     ignored (PL_ERR_AUTH);
+ *  4. ttl in 1..PL_RECORD_TTL_MAX (PL_ERR_INVAL);
+ *  5. not dated more than `skew` seconds after `now`: timestamp <= now +
+ *     skew, else PL_ERR_FUTURE;
+ *  6. not expired: now < timestamp + ttl, else PL_ERR_EXPIRED;
+ *  7. signature over the canonical string (PL_ERR_AUTH). */
 int pl_record_verify(const pl_record *rs, const pl_fingerprint *expected, uint64_t now,
                      uint32_t skew) PL_WUR;
 
 /* JSON carrier. encode returns the length written (no NUL counted; a NUL is
- * written when room allows). decode does not verify the signature. */
+ * written when room allows). decode does not verify the signature; it
+ * returns PL_ERR_PARSE, PL_ERR_TOOBIG or PL_ERR_VERSION ("v" is not 1) and
+ * leaves the record zeroed on failure. */
 int pl_record_to_json(const pl_record *rs, char *out, size_t cap) PL_WUR;
 int pl_record_from_json(pl_record *rs, const char *in, size_t len, const char **why) PL_WUR;
 
 /* DNS TXT carrier: the RDATA of one TXT resource record, i.e. a sequence of
- * <length byte><string> character-strings (RFC 1035 §3.3.14). */
+ * <length byte><string> character-strings (RFC 1035 §3.3.14). The encoding
+ * is canonical: decode then encode reproduces the input byte for byte.
+ * Errors as for the JSON carrier ("v=plN" with N != 1 is PL_ERR_VERSION). */
 int pl_record_to_txt(const pl_record *rs, uint8_t *out, size_t cap) PL_WUR;
 int pl_record_from_txt(pl_record *rs, const uint8_t *in, size_t len, const char **why) PL_WUR;
 
