@@ -1,6 +1,7 @@
 /* test_encode.c - base64url (RFC 4648 §10 vectors, strictness) and hex. */
 #include "testutil.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "peerlink.h"
@@ -82,12 +83,38 @@ static void errors_have_text(void **state)
     assert_string_equal(pl_strerror(-999), "unknown error");
 }
 
+static int log_calls;
+static char log_last[64];
+
+static void capture(void *user, enum pl_log_level level, const char *msg)
+{
+    (void)level;
+    log_calls++;
+    snprintf(log_last, sizeof log_last, "%s:%s", (const char *)user, msg);
+}
+
+/* The library never prints: messages reach the callback, filtered by level. */
+static void log_callback(void **state)
+{
+    (void)state;
+    pl_log(PL_LOG_ERROR, "dropped %d", 1); /* no callback: nothing happens */
+    pl_set_log(capture, "u", PL_LOG_WARN);
+    pl_log(PL_LOG_WARN, "kept %d", 2);
+    assert_int_equal(log_calls, 1);
+    assert_string_equal(log_last, "u:kept 2");
+    pl_log(PL_LOG_DEBUG, "too verbose");
+    assert_int_equal(log_calls, 1);
+    pl_set_log(NULL, NULL, PL_LOG_DEBUG);
+    pl_log(PL_LOG_ERROR, "off again");
+    assert_int_equal(log_calls, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(rfc4648_vectors),  cmocka_unit_test(url_alphabet_and_round_trip),
         cmocka_unit_test(strict_decoding),  cmocka_unit_test(hex),
-        cmocka_unit_test(errors_have_text),
+        cmocka_unit_test(errors_have_text), cmocka_unit_test(log_callback),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
