@@ -263,16 +263,26 @@ int pl_record_to_txt(const pl_record *rs, uint8_t *out, size_t cap) PL_WUR;
 int pl_record_from_txt(pl_record *rs, const uint8_t *in, size_t len, const char **why) PL_WUR;
 
 /* ------------------------------------------------------------------ */
-/* Trust store (docs/formats.md)                                       */
+/* Trust store (docs/formats.trust.md)                                 */
 /* ------------------------------------------------------------------ */
 
+/* The trust file is text a person can edit, like OpenSSH authorized_keys:
+ *
+ *   # comment lines and blank lines are kept, in place, when written back
+ *   allow ni:///sha3-256;B name=alice groups=lab,ops expires=2026-12-01T00:00:00Z
+ *   deny  ni://dir.example.org/sha3-256;B name=mallory
+ *
+ * Verdict: entries whose expiry has passed are ignored; any deny wins;
+ * else an allow allows; else unknown. A fingerprint's authority is kept
+ * (for discovery) but never compared. */
 typedef struct pl_trust pl_trust;
 
-#define PL_TRUST_FILE_MAX       (4u << 20) /* 4 MiB */
+#define PL_TRUST_FILE_MAX       (4u << 20) /* 4 MiB; also caps pl_trust_format's output */
 #define PL_TRUST_ENTRIES_MAX    65536
-#define PL_TRUST_PETNAME_MAX    64
-#define PL_TRUST_GROUPS_MAX     16 /* groups per entry */
-#define PL_TRUST_GROUP_NAME_MAX 32
+#define PL_TRUST_LINE_MAX       1024 /* bytes of one line, without its "\n" */
+#define PL_TRUST_PETNAME_MAX    64   /* name=: [A-Za-z0-9._@+-] */
+#define PL_TRUST_GROUPS_MAX     16   /* groups per entry */
+#define PL_TRUST_GROUP_NAME_MAX 32   /* one group name: [a-z0-9_-] */
 
 enum pl_trust_verdict {
     PL_TRUST_UNKNOWN = 0, /* not listed (or listed only with expired entries) */
@@ -289,40 +299,56 @@ typedef struct pl_trust_entry {
     enum pl_trust_kind kind;
     pl_fingerprint fp;
     char petname[PL_TRUST_PETNAME_MAX + 1]; /* "" when none */
-    size_t n_groups;
+    size_t n_groups;                        /* always 0 on a deny entry */
     char groups[PL_TRUST_GROUPS_MAX][PL_TRUST_GROUP_NAME_MAX + 1];
     uint64_t expires; /* Unix seconds; 0 = never */
 } pl_trust_entry;
 
+/* An empty store. PL_ERR_NOMEM, PL_ERR_INTERNAL. */
 int pl_trust_new(pl_trust **out) PL_WUR;
-void pl_trust_free(pl_trust *ts);
+void pl_trust_free(pl_trust *ts); /* NULL is fine */
 
-/* Parse trust-file text into a fresh store. On PL_ERR_PARSE, *line (if
- * non-NULL) is the 1-based line number and *why says what is wrong. */
+/* Parse trust-file text into a fresh store (*out is NULL on failure).
+ * PL_ERR_PARSE: *line (if non-NULL) is the 1-based line number and *why
+ * says what is wrong with it; this includes a line over PL_TRUST_LINE_MAX
+ * and the entry past PL_TRUST_ENTRIES_MAX. PL_ERR_TOOBIG (*line 0): the text
+ * is over PL_TRUST_FILE_MAX. Also PL_ERR_INVAL, PL_ERR_NOMEM. */
 int pl_trust_parse(pl_trust **out, const char *text, size_t len, size_t *line,
                    const char **why) PL_WUR;
 
-/* Load from a file; a missing file gives an empty store. */
+/* Load from a file; a missing file gives an empty store. PL_ERR_PERM if
+ * group or others can write the file or another user (not root) owns it;
+ * PL_ERR_IO (errno set) if it cannot be read or is not a regular file;
+ * PL_ERR_TOOBIG over PL_TRUST_FILE_MAX; else as pl_trust_parse. */
 int pl_trust_load(pl_trust **out, const char *path, size_t *line, const char **why) PL_WUR;
 
-/* Serialise: entries in canonical form, comment and blank lines kept where
- * they were. Returns the length. */
+/* Serialise: entries in canonical form ("allow <fp> name=.. groups=..
+ * expires=..", single spaces, options in that order, empty ones left out),
+ * comment and blank lines verbatim where they were, every line ending in
+ * "\n". Writes a NUL after the text, which the returned length does not
+ * count; PL_TRUST_FILE_MAX + 1 bytes always suffice. PL_ERR_BUFSIZE. */
 int pl_trust_format(const pl_trust *ts, char *out, size_t cap) PL_WUR;
 
 /* Atomic replace: write a temporary file in the same directory, fsync,
- * rename. Mode 0600. */
+ * rename. Mode 0600. PL_ERR_IO (errno set), PL_ERR_NOMEM. */
 int pl_trust_save(const pl_trust *ts, const char *path) PL_WUR;
 
-/* Add or replace the entry of this kind for fp. petname and groups may be
- * NULL; groups is a comma-separated list. expires 0 = never. */
+/* Add or replace the entry of this kind for fp (an entry of the other kind
+ * is left alone). A replaced entry keeps its line in the file; a new one is
+ * appended. petname and groups may be NULL or ""; groups is a
+ * comma-separated list; expires 0 = never. PL_ERR_INVAL with *why for a
+ * bad value (also: groups on a deny, expiry after year 9999); PL_ERR_TOOBIG
+ * past PL_TRUST_ENTRIES_MAX or PL_TRUST_FILE_MAX; PL_ERR_NOMEM. */
 int pl_trust_set(pl_trust *ts, enum pl_trust_kind kind, const pl_fingerprint *fp,
                  const char *petname, const char *groups, uint64_t expires,
                  const char **why) PL_WUR;
 
-/* Remove every entry (allow and deny) for fp. PL_ERR_NOTFOUND if none. */
+/* Remove every entry (allow and deny) for fp. PL_ERR_NOTFOUND if none.
+ * Comment lines stay where they were. */
 int pl_trust_remove(pl_trust *ts, const pl_fingerprint *fp) PL_WUR;
 
-/* Verdict for fp at time `now` (expired entries are ignored). */
+/* Verdict for fp at time `now` (Unix seconds): an entry with expires != 0
+ * and now >= expires is ignored. O(1): safe to call per connection. */
 enum pl_trust_verdict pl_trust_check(const pl_trust *ts, const pl_fingerprint *fp, uint64_t now);
 
 /* 1 if fp is allowed (not denied, not expired) and a member of group. */
@@ -330,11 +356,14 @@ int pl_trust_in_group(const pl_trust *ts, const pl_fingerprint *fp, const char *
                       uint64_t now);
 
 size_t pl_trust_count(const pl_trust *ts);
-/* The i-th entry in file order. */
+/* The i-th entry in file order (comments not counted). PL_ERR_NOTFOUND
+ * when i >= pl_trust_count. */
 int pl_trust_get(const pl_trust *ts, size_t i, pl_trust_entry *out) PL_WUR;
 
-/* Default trust-store path: $PEERLINK_TRUST, else the file "trust" in the
- * directory of the identity path (pl_identity_default_path). */
+/* Default trust-store path: $PEERLINK_TRUST if set and non-empty, else the
+ * file "trust" in the directory of identity_path (NULL or "": of
+ * pl_identity_default_path). Returns the length (NUL written);
+ * PL_ERR_BUFSIZE. */
 int pl_trust_default_path(const char *identity_path, char *out, size_t cap) PL_WUR;
 
 #ifdef __cplusplus

@@ -1,2 +1,0 @@
-/* trust.c - placeholder */
-#include "peerlink.h"
