@@ -4,7 +4,7 @@
 # key, expiry, future dates, malformed input).
 . "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 
-plan 46
+plan 47
 
 A="$WORK/a.key"
 B="$WORK/b.key"
@@ -118,6 +118,10 @@ check "verify --txt takes the strings split across lines" '[ $rc -eq 0 ]'
 { echo '( ; as in a zone file'; cat "$WORK/a.txt"; echo ')'; } >"$WORK/paren.txt"
 run record verify --txt --fingerprint "$fpa" "$WORK/paren.txt"
 check "... and in zone-file parentheses with a comment" '[ $rc -eq 0 ]'
+sed 's/"v=pl1" "pk=\([^"]*\)"/"\\118=pl1" pk=\1/' "$WORK/a.txt" >"$WORK/esc.txt"
+run record verify --txt --fingerprint "$fpa" "$WORK/esc.txt"
+check "... and \\DDD escapes and bare strings" \
+    '[[ $(cat "$WORK/esc.txt") == \"\\118=pl1\"\ pk=* ]] && [ $rc -eq 0 ]'
 sed 's/198\.51\.100\.4/198.51.100.5/' "$WORK/a.txt" >"$WORK/t.txt"
 run record verify --txt --fingerprint "$fpa" "$WORK/t.txt"
 check "a TXT form with one byte altered is refused" \

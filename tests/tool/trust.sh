@@ -4,7 +4,7 @@
 # trust stores for separate config homes.
 . "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 
-plan 44
+plan 46
 
 # Fingerprints of made-up keys: any 32-byte digest names some key.
 mapfile -t FP < <(python3 -c '
@@ -120,6 +120,11 @@ check "... keeps the comments and the blank line" \
 check "... and the entries" \
     'grep -q "^allow $bob name=lab-printer groups=lab$" "$hand" && grep -q "^deny  *$carol$" "$hand" &&
      grep -q "^allow $alice name=alice$" "$hand"'
+chmod 666 "$hand"
+run -t "$hand" trust list
+check "a trust file others can write is refused, with the chmod to run" \
+    '[ $rc -eq 1 ] && [ -z "$out" ] && [[ $err == *"chmod 600 $hand"* ]]'
+chmod 600 "$hand"
 printf 'allow %s\nallow %s frob=1\n' "$bob" "$carol" >"$WORK/broken.trust"
 run -t "$WORK/broken.trust" trust list
 check "a parse error is reported as PATH:LINE: why" \
@@ -136,6 +141,10 @@ out=$(PEERLINK_TRUST="$WORK/t-env" "$PEERLINK" trust add "$bob" 2>/dev/null)
 check "PEERLINK_TRUST selects the store" '[ -f "$WORK/t-env" ] && grep -q "$bob" "$WORK/t-env"'
 run -k "$WORK/keys/k1" trust add "$carol"
 check "with -k KEY the default store is beside KEY" '[ -f "$WORK/keys/trust" ]'
+
+out=$(XDG_CONFIG_HOME="$WORK/fresh" "$PEERLINK" trust add "$alice" 2>/dev/null)
+check "trust add before any keygen creates the directory (0700) and the store" \
+    '[ -f "$WORK/fresh/peerlink/trust" ] && [ "$(stat -c %a "$WORK/fresh/peerlink")" = 700 ]'
 
 # ---- concurrency: 20 adds at once, none lost
 conc="$WORK/conc.trust"
