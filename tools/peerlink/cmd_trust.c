@@ -120,7 +120,8 @@ static int apply_edit(pl_trust *ts, const struct edit *e, const char *path)
     if (rc == PL_OK)
         return EXIT_OK;
     if (rc == PL_ERR_INVAL || rc == PL_ERR_PARSE) {
-        cli_err("%s: %s", e->fptext, why ? why : pl_strerror(rc));
+        cli_err("trust %s: %s", e->kind == PL_TRUST_DENY ? "deny" : "add",
+                why ? why : pl_strerror(rc));
         return EXIT_USAGE;
     }
     cli_err("cannot add %s: %s", e->fptext, why ? why : pl_strerror(rc));
