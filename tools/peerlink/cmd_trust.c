@@ -28,7 +28,10 @@ static int load_trust(const char *path, pl_trust **out)
 {
     size_t line = 0;
     const char *why = NULL;
-    int rc = pl_trust_load(out, path, &line, &why);
+    int rc, saved;
+    errno = 0;
+    rc = pl_trust_load(out, path, &line, &why);
+    saved = errno;
     if (rc == PL_OK)
         return EXIT_OK;
     if (rc == PL_ERR_PARSE)
@@ -39,10 +42,12 @@ static int load_trust(const char *path, pl_trust **out)
                 "not yours): anyone who can edit it decides whom this node trusts. Check it, "
                 "then run `chmod 600 %s` (and chown it to yourself)",
                 path, path);
-    else if (rc == PL_ERR_IO || !why)
+    else if (!why)
         cli_err_lib(rc, "cannot read the trust store %s", path);
     else
-        cli_err("cannot read the trust store %s: %s", path, why);
+        cli_err("cannot read the trust store %s: %s%s%s", path, why,
+                rc == PL_ERR_IO && saved ? ": " : "",
+                rc == PL_ERR_IO && saved ? strerror(saved) : "");
     return EXIT_FAIL;
 }
 
