@@ -2,7 +2,7 @@
  * test_record.c - record sets (src/record/, docs/formats.record.md).
  *
  * Keys come from fixed seeds, times are fixed: every run signs the same
- * bytes. The worked example of docs/formats.record.md §7 is pinned here as
+ * bytes. The worked example of docs/formats.record.md §8 is pinned here as
  * a known-answer test, so the document and the code cannot drift apart.
  */
 #include "testutil.h"
