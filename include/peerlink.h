@@ -189,10 +189,10 @@ int pl_identity_default_path(char *out, size_t cap) PL_WUR;
 #define PL_RECORD_TTL_MAX       604800 /* seconds (7 days) */
 /* Latest timestamp, 2^53 - 1: every JSON implementation reads it exactly. */
 #define PL_RECORD_TIMESTAMP_MAX 9007199254740991u
-#define PL_RECORD_SKEW_DEFAULT  300    /* tolerated clock skew, seconds */
-#define PL_RECORD_CANONICAL_MAX 12288  /* canonical byte string */
-#define PL_RECORD_JSON_MAX      24576  /* JSON carrier, bytes */
-#define PL_RECORD_TXT_MAX       16384  /* TXT carrier RDATA, bytes */
+#define PL_RECORD_SKEW_DEFAULT  300   /* tolerated clock skew, seconds */
+#define PL_RECORD_CANONICAL_MAX 12288 /* canonical byte string */
+#define PL_RECORD_JSON_MAX      24576 /* JSON carrier, bytes */
+#define PL_RECORD_TXT_MAX       16384 /* TXT carrier RDATA, bytes */
 
 typedef struct pl_record_blob {
     size_t len;
@@ -235,16 +235,18 @@ int pl_record_canonical(const pl_record *rs, uint8_t *out, size_t cap) PL_WUR;
  * invalid field; the signature is zeroed on failure. */
 int pl_record_sign(pl_record *rs, const pl_identity *id, uint64_t now, uint32_t ttl) PL_WUR;
 
-/* Full verification, cheapest check first (docs/formats.record.md §6):
+/* Full verification (docs/formats.md, record sets §6):
  *  1. fields valid (PL_ERR_INVAL);
  *  2. public key acceptable under the Ed25519 policy (PL_ERR_AUTH);
  *  3. fingerprint of the key equal to `expected` when non-NULL, authority
  *     ignored (PL_ERR_AUTH);
  *  4. ttl in 1..PL_RECORD_TTL_MAX (PL_ERR_INVAL);
- *  5. not dated more than `skew` seconds after `now`: timestamp <= now +
+ *  5. signature over the canonical string (PL_ERR_AUTH);
+ *  6. not dated more than `skew` seconds after `now`: timestamp <= now +
  *     skew, else PL_ERR_FUTURE;
- *  6. not expired: now < timestamp + ttl, else PL_ERR_EXPIRED;
- *  7. signature over the canonical string (PL_ERR_AUTH). */
+ *  7. not expired: now < timestamp + ttl, else PL_ERR_EXPIRED.
+ * PL_ERR_FUTURE and PL_ERR_EXPIRED therefore always describe a record set
+ * that its key did sign. */
 int pl_record_verify(const pl_record *rs, const pl_fingerprint *expected, uint64_t now,
                      uint32_t skew) PL_WUR;
 

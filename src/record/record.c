@@ -367,13 +367,15 @@ int pl_record_verify(const pl_record *rs, const pl_fingerprint *expected, uint64
     }
     if (pl_record_check_ttl(rs->ttl, &why) != PL_OK)
         return PL_ERR_INVAL;
-    int rc = check_time(rs, now, skew);
-    if (rc != PL_OK)
-        return rc;
+    /* The signature comes before the clock: "expired" or "from the future"
+     * is said only of a record set its key really signed, so a forged or
+     * altered one is never mistaken for a stale one worth re-fetching.
+     * Checking time first would save nothing against an attacker, who can
+     * put any timestamp in a forgery. */
     int n = pl_record_canonical(rs, canon, sizeof canon);
     if (n < 0)
         return n;
     if (pl_ed25519_verify(rs->signature, canon, (size_t)n, rs->public_key) != PL_OK)
         return PL_ERR_AUTH;
-    return PL_OK;
+    return check_time(rs, now, skew);
 }

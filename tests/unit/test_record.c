@@ -1214,12 +1214,20 @@ static void time_boundaries(void **state)
     assert_int_equal(pl_record_verify(&rs, NULL, 1, 0), PL_ERR_EXPIRED);
     pl_identity_free(id);
 
-    /* Checks run cheapest first: an expired record with a bad signature is
-     * reported expired; a wrong key is reported before the time. */
+    /* The signature is checked before the clock: a forged or altered record
+     * is reported as such even when it is also stale or early, so
+     * PL_ERR_EXPIRED/PL_ERR_FUTURE only ever describe authentic records. */
     make_basic(&rs);
     rs.signature[0] ^= 1;
-    assert_int_equal(pl_record_verify(&rs, NULL, NOW + TTL, 0), PL_ERR_EXPIRED);
-    assert_int_equal(pl_record_verify(&rs, NULL, NOW - SKEW - 1, SKEW), PL_ERR_FUTURE);
+    assert_int_equal(pl_record_verify(&rs, NULL, NOW + TTL, 0), PL_ERR_AUTH);
+    assert_int_equal(pl_record_verify(&rs, NULL, NOW - SKEW - 1, SKEW), PL_ERR_AUTH);
+    make_basic(&rs);
+    rs.timestamp -= 2 * TTL; /* an attacker back-dates a signed record */
+    assert_int_equal(pl_record_verify(&rs, NULL, NOW, 0), PL_ERR_AUTH);
+    make_basic(&rs);
+    rs.timestamp += 2 * SKEW; /* or post-dates it */
+    assert_int_equal(pl_record_verify(&rs, NULL, NOW, SKEW), PL_ERR_AUTH);
+    rs.signature[0] ^= 1;
     pl_fingerprint other;
     key_fp(0x02, NULL, &other);
     assert_int_equal(pl_record_verify(&rs, &other, NOW + TTL, 0), PL_ERR_AUTH);
