@@ -17,6 +17,7 @@
 static int check_mode(const struct stat *st, const char **why)
 {
     if (!S_ISREG(st->st_mode)) {
+        errno = S_ISDIR(st->st_mode) ? EISDIR : EINVAL; /* PL_ERR_IO promises errno */
         *why = "the trust store path is not a regular file";
         return PL_ERR_IO;
     }

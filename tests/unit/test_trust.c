@@ -9,6 +9,7 @@
 #include "testutil.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -709,28 +710,29 @@ static void remove_entries(void **state)
 }
 
 /* Random edits against a plain array model: the hash index (growth,
- * deletion with backward shift) must agree with it at every step, and the
- * file order must be what the edits imply. */
-#define POOL 300
-static void index_model(void **state)
+ * deletion with backward shift, probe chains wrapping around the end of
+ * the table) must agree with it at every step, and the file order must be
+ * what the edits imply. Small pools keep the table small, so chains wrap
+ * often. */
+#define POOL_MAX 300
+static void model_run(size_t pool_n, uint64_t seed)
 {
-    (void)state;
     struct {
         int has[2];
         uint64_t exp[2];
-    } model[POOL];
-    int order[2 * POOL]; /* file order: pool index * 2 + kind slot */
+    } model[POOL_MAX];
+    int order[2 * POOL_MAX]; /* file order: pool index * 2 + kind slot */
     size_t n_order = 0;
-    pl_fingerprint pool[POOL];
+    pl_fingerprint pool[POOL_MAX];
     memset(model, 0, sizeof model);
-    for (size_t i = 0; i < POOL; i++)
-        fp_num(&pool[i], i);
+    for (size_t i = 0; i < pool_n; i++)
+        fp_num(&pool[i], seed * 1000 + i);
     pl_trust *ts;
     assert_int_equal(pl_trust_new(&ts), PL_OK);
-    uint64_t x = 2463534242u;
-    for (int step = 0; step < 40000; step++) {
+    uint64_t x = seed * 2463534242u + 1;
+    for (int step = 0; step < 20000; step++) {
         x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-        size_t i = (size_t)(x >> 8) % POOL;
+        size_t i = (size_t)(x >> 8) % pool_n;
         unsigned op = (unsigned)(x % 8);
         uint64_t exp = (x >> 40) % 3 * 100; /* 0, 100 or 200 */
         if (op < 5) {
@@ -753,16 +755,16 @@ static void index_model(void **state)
             n_order = w;
         }
         assert_int_equal(pl_trust_count(ts), n_order);
-        size_t probe = (size_t)(x >> 20) % POOL;
         uint64_t now = (x >> 32) % 250;
-        for (size_t j = (step % 1000 == 0) ? 0 : probe; j < POOL; j++) {
+        int all = pool_n < 50 || step % 500 == 0;
+        for (size_t j = all ? 0 : (size_t)(x >> 20) % pool_n; j < pool_n; j++) {
             int deny = model[j].has[1] && (!model[j].exp[1] || now < model[j].exp[1]);
             int allow = model[j].has[0] && (!model[j].exp[0] || now < model[j].exp[0]);
             enum pl_trust_verdict want = deny    ? PL_TRUST_DENIED
                                          : allow ? PL_TRUST_ALLOWED
                                                  : PL_TRUST_UNKNOWN;
             assert_int_equal(pl_trust_check(ts, &pool[j], now), want);
-            if (step % 1000 != 0)
+            if (!all)
                 break;
         }
     }
@@ -778,6 +780,15 @@ static void index_model(void **state)
     free(text);
     pl_trust_free(again);
     pl_trust_free(ts);
+}
+
+static void index_model(void **state)
+{
+    (void)state;
+    static const size_t pools[] = {3, 7, 9, 15, 40, POOL_MAX};
+    for (size_t i = 0; i < sizeof pools / sizeof pools[0]; i++)
+        for (uint64_t seed = 1; seed <= 4; seed++)
+            model_run(pools[i], seed);
 }
 
 /* ---- truncation ---------------------------------------------------- */
@@ -1059,7 +1070,9 @@ static void save_and_load(void **state)
     assert_int_equal(pl_trust_load(&back, path, &line, &why), PL_ERR_PARSE);
     assert_null(back);
     assert_int_equal(line, 2);
+    errno = 0;
     assert_int_equal(pl_trust_load(&back, dir, &line, &why), PL_ERR_IO);
+    assert_int_equal(errno, EISDIR);
     assert_int_equal(pl_trust_load(&back, NULL, &line, &why), PL_ERR_INVAL);
     assert_int_equal(pl_trust_save(ts, NULL), PL_ERR_INVAL);
     assert_int_equal(pl_trust_save(NULL, path), PL_ERR_INVAL);
