@@ -246,7 +246,9 @@ int pl_trust_put(pl_trust *ts, const pl_trust_entry *src, int replace, const cha
 
 int pl_trust_add_note(pl_trust *ts, const char *text, size_t len, const char **why)
 {
-    size_t n = len + (len == 0 || text[len - 1] != '\n'); /* a last line may lack "\n" */
+    /* The parser passes whole lines ending in "\n"; store whole lines even
+     * if a caller ever does not. */
+    size_t n = len + (len == 0 || text[len - 1] != '\n');
     if (ts->text_len + n > PL_TRUST_FILE_MAX)
         return too_big(why);
     void *notes = ts->notes;

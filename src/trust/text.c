@@ -265,6 +265,14 @@ static int parse_lines(pl_trust *ts, const char *text, size_t len, size_t *line,
         rc = check_line(s, why);
         if (rc != PL_OK)
             break;
+        if (!nl) {
+            /* Without an end marker, the final newline is what tells a
+             * complete file from one cut short inside a line (where
+             * "groups=admins-ro" could become "groups=admins"). */
+            rc = parse_fail(why, "the last line does not end with a newline: the file may "
+                                 "have been cut short (if the line is complete, add a newline)");
+            break;
+        }
         if (is_note_line(s)) {
             run = run ? run : (const char *)s.p;
             run_end = (const char *)s.p + s.len + nl;
