@@ -1,5 +1,5 @@
 /*
- * fuzz_trust.c - the trust file parser (docs/formats.trust.md).
+ * fuzz_trust.c - the trust file parser (docs/formats.md §4).
  *
  * Whatever parses must format, and its formatted text must parse back to
  * the same entries and format to the same bytes (a fixed point after one

@@ -176,7 +176,7 @@ int pl_identity_load(pl_identity **out, const char *path, const char **why) PL_W
 int pl_identity_default_path(char *out, size_t cap) PL_WUR;
 
 /* ------------------------------------------------------------------ */
-/* Record sets (DESIGN.md §2.2, docs/formats.record.md)                */
+/* Record sets (DESIGN.md §2.2, docs/formats.md §3)                */
 /* ------------------------------------------------------------------ */
 
 #define PL_RECORD_ADDRESSES_MAX 16
@@ -217,7 +217,7 @@ typedef struct pl_record {
 /* Zero the record (no fields, ttl 0). */
 void pl_record_init(pl_record *rs);
 
-/* Append a field, validating it (docs/formats.record.md §3). Returns 0,
+/* Append a field, validating it (docs/formats.md §3.3). Returns 0,
  * PL_ERR_PARSE for a bad value, PL_ERR_TOOBIG when the value is too long or
  * the field is already at its count cap, PL_ERR_INVAL for NULL arguments.
  * On failure the record is unchanged. An empty blob is a valid field. */
@@ -265,7 +265,7 @@ int pl_record_to_txt(const pl_record *rs, uint8_t *out, size_t cap) PL_WUR;
 int pl_record_from_txt(pl_record *rs, const uint8_t *in, size_t len, const char **why) PL_WUR;
 
 /* ------------------------------------------------------------------ */
-/* Trust store (docs/formats.trust.md)                                 */
+/* Trust store (docs/formats.md §4)                                 */
 /* ------------------------------------------------------------------ */
 
 /* The trust file is text a person can edit, like OpenSSH authorized_keys:

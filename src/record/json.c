@@ -1,6 +1,6 @@
 /*
  * json.c - the JSON carrier of a record set (HTTP directory;
- * docs/formats.record.md §4).
+ * docs/formats.md §3.4).
  *
  *   {"v":1,"fingerprint":"ni:///sha3-256;...","public_key":"<b64url>",
  *    "timestamp":N,"ttl":N,"address":[...],"relay":[...],"name":[...],

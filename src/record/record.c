@@ -1,6 +1,6 @@
 /*
  * record.c - record sets: fields, the canonical byte string, sign, verify
- * (DESIGN.md §2.2, docs/formats.record.md).
+ * (DESIGN.md §2.2, docs/formats.md §3).
  *
  * The canonical string is what is signed; the JSON and TXT carriers
  * (json.c, txt.c) only transport it. Big-endian throughout:
@@ -33,7 +33,7 @@ void pl_record_init(pl_record *rs)
         memset(rs, 0, sizeof *rs);
 }
 
-/* ---- value rules (docs/formats.record.md §3) ---------------------- */
+/* ---- value rules (docs/formats.md §3.3) ---------------------- */
 
 static int is_scheme_char(unsigned char c)
 {

@@ -3,7 +3,7 @@
  *
  * Every field enters a pl_record through one of the push functions below,
  * whether it comes from the API (pl_record_add_*), the JSON carrier or the
- * TXT carrier, so all three apply the same rules (docs/formats.record.md §3).
+ * TXT carrier, so all three apply the same rules (docs/formats.md §3.3).
  * A push that fails leaves the record unchanged.
  */
 #ifndef PL_RECORD_RECORD_INT_H

@@ -1,5 +1,5 @@
 /*
- * txt.c - the DNS TXT carrier of a record set (docs/formats.record.md §5).
+ * txt.c - the DNS TXT carrier of a record set (docs/formats.md §3.5).
  *
  * The RDATA of ONE TXT resource record: the character-strings inside one RR
  * keep their order, the RRs of an RRset do not (RFC 1035 §3.3.14). One
@@ -162,7 +162,7 @@ static int read_piece(pl_rd *r, pl_span *s, const char **why)
     return PL_OK;
 }
 
-/* One field: a string, then its continuations (docs/formats.record.md §5.2). */
+/* One field: a string, then its continuations (docs/formats.md §3.5.2). */
 static int read_field(pl_rd *r, field *f, const char **why)
 {
     pl_span s;

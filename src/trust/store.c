@@ -2,7 +2,7 @@
  * store.c - the trust store in memory: entries in file order, the comment
  * runs between them, and an index on the digest for pl_trust_check.
  *
- * Verdict (docs/formats.trust.md): entries whose expiry has passed are
+ * Verdict (docs/formats.md §4): entries whose expiry has passed are
  * ignored; then any deny wins; then an allow allows; else unknown. The
  * authority in a fingerprint is kept for discovery and never compared.
  */

@@ -1,5 +1,5 @@
 /*
- * text.c - the trust file: parse and write (docs/formats.trust.md).
+ * text.c - the trust file: parse and write (docs/formats.md §4).
  *
  *   # comment line                       kept verbatim, in place
  *   allow ni:///sha3-256;B name=alice groups=lab,ops expires=2026-12-01T00:00:00Z

@@ -3,7 +3,7 @@
  *
  * A store is the trust file as a list of entries in file order, plus the
  * comment and blank lines that stood between them (kept verbatim), plus an
- * index on the digest for pl_trust_check. See docs/formats.trust.md.
+ * index on the digest for pl_trust_check. See docs/formats.md §4.
  */
 #ifndef PL_TRUST_TRUST_INT_H
 #define PL_TRUST_TRUST_INT_H

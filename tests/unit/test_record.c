@@ -1,8 +1,8 @@
 /*
- * test_record.c - record sets (src/record/, docs/formats.record.md).
+ * test_record.c - record sets (src/record/, docs/formats.md §3).
  *
  * Keys come from fixed seeds, times are fixed: every run signs the same
- * bytes. The worked example of docs/formats.record.md §8 is pinned here as
+ * bytes. The worked example of docs/formats.md §3.8 is pinned here as
  * a known-answer test, so the document and the code cannot drift apart.
  */
 #include "testutil.h"
@@ -1236,7 +1236,7 @@ static void time_boundaries(void **state)
     assert_int_equal(pl_record_verify(&rs, NULL, NOW + TTL, 0), PL_ERR_AUTH);
 }
 
-/* ---- the worked example of docs/formats.record.md ----------------------------- */
+/* ---- the worked example of docs/formats.md §3 ----------------------------- */
 
 /* Seed 00 01 .. 1f; relay: the key of seed 42 42 .. 42 at relay.example.net.
  * Cross-checked with Python (hashlib, cryptography) when it was written. */

@@ -1,5 +1,5 @@
 /*
- * test_trust.c - the trust store (src/trust/, docs/formats.trust.md).
+ * test_trust.c - the trust store (src/trust/, docs/formats.md §4).
  *
  * The calendar code is checked against the C library's gmtime_r/timegm as
  * an independent oracle (the library itself must not use them), and the
