@@ -45,6 +45,7 @@ suite() { # name, build dir, meson options...
   echo $? >"$OUT/$name.rc"
   python3 scripts/tap-summary.py "$dir/meson-logs/testlog.json" >"$OUT/$name.tap"
   grep '^not ok' "$OUT/$name.tap" | head -20
+  echo "   $(grep -c '^ok ' "$OUT/$name.tap") passed, $(grep -c '^not ok ' "$OUT/$name.tap") failed"
 }
 
 suite gcc "$ROOT/build-test"
@@ -64,7 +65,7 @@ if CC=clang meson setup "$fuzz_dir" -Dfuzz=true -Dtests=false -Db_sanitize=addre
   n=0
   : >"$OUT/fuzz.tap"
   for bin in "$fuzz_dir"/fuzz/fuzz_*; do
-    [ -x "$bin" ] || continue
+    [ -f "$bin" ] && [ -x "$bin" ] || continue
     t=${bin##*/fuzz_}
     n=$((n + 1))
     scratch=$(mktemp -d)
