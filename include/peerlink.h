@@ -27,7 +27,7 @@ extern "C" {
 #endif
 
 /* ------------------------------------------------------------------ */
-/* Errors                                                              */
+/* Errors                                                             */
 /* ------------------------------------------------------------------ */
 
 #define PL_OK            0
@@ -52,7 +52,7 @@ extern "C" {
 const char *pl_strerror(int err);
 
 /* ------------------------------------------------------------------ */
-/* Library setup and logging                                           */
+/* Library setup and logging                                          */
 /* ------------------------------------------------------------------ */
 
 /* Initialise the crypto backends. Safe to call more than once. */
@@ -71,7 +71,7 @@ typedef void (*pl_log_fn)(void *user, enum pl_log_level level, const char *msg);
 void pl_set_log(pl_log_fn fn, void *user, enum pl_log_level max_level);
 
 /* ------------------------------------------------------------------ */
-/* Encodings                                                           */
+/* Encodings                                                          */
 /* ------------------------------------------------------------------ */
 
 /* Unpadded base64url (RFC 4648 §5). The decoder is strict: no padding, no
@@ -82,7 +82,7 @@ int pl_b64url_encode(const uint8_t *in, size_t len, char *out, size_t cap) PL_WU
 int pl_b64url_decode(const char *in, size_t len, uint8_t *out, size_t cap) PL_WUR;
 
 /* ------------------------------------------------------------------ */
-/* Ed25519 policy (DESIGN.md §2.3, docs/ed25519-policy.md)             */
+/* Ed25519 policy (DESIGN.md §2.3, docs/ed25519-policy.md)            */
 /* ------------------------------------------------------------------ */
 
 #define PL_ED25519_PK_LEN   32
@@ -100,7 +100,7 @@ int pl_ed25519_verify(const uint8_t sig[PL_ED25519_SIG_LEN], const uint8_t *msg,
 int pl_ed25519_check_key(const uint8_t pk[PL_ED25519_PK_LEN]) PL_WUR;
 
 /* ------------------------------------------------------------------ */
-/* Fingerprints (DESIGN.md §2.1)                                       */
+/* Fingerprints (DESIGN.md §2.1)                                      */
 /* ------------------------------------------------------------------ */
 
 #define PL_FP_DIGEST_LEN       32
@@ -140,7 +140,7 @@ int pl_fingerprint_dns_name(const pl_fingerprint *fp, char *out, size_t cap) PL_
 int pl_fingerprint_well_known_url(const pl_fingerprint *fp, char *out, size_t cap) PL_WUR;
 
 /* ------------------------------------------------------------------ */
-/* Identity (Ed25519 key pair) and its key file                        */
+/* Identity (Ed25519 key pair) and its key file                       */
 /* ------------------------------------------------------------------ */
 
 typedef struct pl_identity pl_identity; /* secret kept in locked memory */
@@ -157,7 +157,7 @@ void pl_identity_fingerprint(const pl_identity *id, pl_fingerprint *fp);
 int pl_identity_sign(const pl_identity *id, const uint8_t *msg, size_t len,
                      uint8_t sig[PL_ED25519_SIG_LEN]) PL_WUR;
 
-/* Key file text (docs/formats.md). encode returns the length written. */
+/* Key file text (docs/formats.md). encode returns the length written.*/
 int pl_identity_encode(const pl_identity *id, char *out, size_t cap) PL_WUR;
 int pl_identity_decode(pl_identity **out, const char *in, size_t len, const char **why) PL_WUR;
 
@@ -176,7 +176,7 @@ int pl_identity_load(pl_identity **out, const char *path, const char **why) PL_W
 int pl_identity_default_path(char *out, size_t cap) PL_WUR;
 
 /* ------------------------------------------------------------------ */
-/* Record sets (DESIGN.md §2.2, docs/formats.md §3)                */
+/* Record sets (DESIGN.md §2.2, docs/formats.md §3)                   */
 /* ------------------------------------------------------------------ */
 
 #define PL_RECORD_ADDRESSES_MAX 16
@@ -235,7 +235,7 @@ int pl_record_canonical(const pl_record *rs, uint8_t *out, size_t cap) PL_WUR;
  * invalid field; the signature is zeroed on failure. */
 int pl_record_sign(pl_record *rs, const pl_identity *id, uint64_t now, uint32_t ttl) PL_WUR;
 
-/* Full verification (docs/formats.md, record sets §6):
+/* Full verification (docs/formats.md §3.6):
  *  1. fields valid (PL_ERR_INVAL);
  *  2. public key acceptable under the Ed25519 policy (PL_ERR_AUTH);
  *  3. fingerprint of the key equal to `expected` when non-NULL, authority
@@ -265,7 +265,7 @@ int pl_record_to_txt(const pl_record *rs, uint8_t *out, size_t cap) PL_WUR;
 int pl_record_from_txt(pl_record *rs, const uint8_t *in, size_t len, const char **why) PL_WUR;
 
 /* ------------------------------------------------------------------ */
-/* Trust store (docs/formats.md §4)                                 */
+/* Trust store (docs/formats.md §4)                                   */
 /* ------------------------------------------------------------------ */
 
 /* The trust file is text a person can edit, like OpenSSH authorized_keys:
