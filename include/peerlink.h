@@ -237,14 +237,14 @@ int pl_record_sign(pl_record *rs, const pl_identity *id, uint64_t now, uint32_t 
 
 /* Full verification (docs/formats.md §3.6):
  *  1. fields valid (PL_ERR_INVAL);
- *  2. public key acceptable under the Ed25519 policy (PL_ERR_AUTH);
- *  3. fingerprint of the key equal to `expected` when non-NULL, authority
+ *  2. fingerprint of the key equal to `expected` when non-NULL, authority
  *     ignored (PL_ERR_AUTH);
- *  4. ttl in 1..PL_RECORD_TTL_MAX (PL_ERR_INVAL);
- *  5. signature over the canonical string (PL_ERR_AUTH);
- *  6. not dated more than `skew` seconds after `now`: timestamp <= now +
+ *  3. ttl in 1..PL_RECORD_TTL_MAX (PL_ERR_INVAL);
+ *  4. signature over the canonical string, by pl_ed25519_verify, which
+ *     also refuses keys outside the policy (PL_ERR_AUTH);
+ *  5. not dated more than `skew` seconds after `now`: timestamp <= now +
  *     skew, else PL_ERR_FUTURE;
- *  7. not expired: now < timestamp + ttl, else PL_ERR_EXPIRED.
+ *  6. not expired: now < timestamp + ttl, else PL_ERR_EXPIRED.
  * PL_ERR_FUTURE and PL_ERR_EXPIRED therefore always describe a record set
  * that its key did sign. */
 int pl_record_verify(const pl_record *rs, const pl_fingerprint *expected, uint64_t now,

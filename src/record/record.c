@@ -357,8 +357,6 @@ int pl_record_verify(const pl_record *rs, const pl_fingerprint *expected, uint64
         return PL_ERR_INVAL;
     if (pl_record_check_fields(rs, &why) != PL_OK)
         return PL_ERR_INVAL;
-    if (pl_ed25519_check_key(rs->public_key) != PL_OK)
-        return PL_ERR_AUTH;
     if (expected) {
         if (pl_fingerprint_from_key(&fp, rs->public_key, NULL) != PL_OK)
             return PL_ERR_INTERNAL;
