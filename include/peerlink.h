@@ -81,6 +81,15 @@ void pl_set_log(pl_log_fn fn, void *user, enum pl_log_level max_level);
 int pl_b64url_encode(const uint8_t *in, size_t len, char *out, size_t cap) PL_WUR;
 int pl_b64url_decode(const char *in, size_t len, uint8_t *out, size_t cap) PL_WUR;
 
+/* Instants as RFC 3339 UTC date-times, "YYYY-MM-DDTHH:MM:SSZ" (whole
+ * seconds, "Z" only, no leap seconds), 1970-01-01T00:00:00Z through
+ * 9999-12-31T23:59:59Z. parse: 0 or PL_ERR_PARSE (with *why). format:
+ * PL_TIME_LEN, or PL_ERR_INVAL past PL_TIME_MAX, or PL_ERR_BUFSIZE. */
+#define PL_TIME_LEN 20
+#define PL_TIME_MAX UINT64_C(253402300799)
+int pl_time_parse(const char *s, size_t len, uint64_t *out, const char **why) PL_WUR;
+int pl_time_format(uint64_t t, char *out, size_t cap) PL_WUR;
+
 /* ------------------------------------------------------------------ */
 /* Ed25519 policy (DESIGN.md §2.3, docs/ed25519-policy.md)            */
 /* ------------------------------------------------------------------ */

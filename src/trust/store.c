@@ -304,7 +304,7 @@ static int build(pl_trust_entry *e, enum pl_trust_kind kind, const pl_fingerprin
         if (pl_trust_parse_groups(e, groups, n, why) != PL_OK)
             return PL_ERR_INVAL;
     }
-    if (expires > PL_TRUST_EXPIRES_MAX) {
+    if (expires > PL_TIME_MAX) {
         *why = "the expiry is after 9999-12-31T23:59:59Z";
         return PL_ERR_INVAL;
     }

@@ -142,7 +142,12 @@ static int parse_option(pl_span f, pl_trust_entry *e, unsigned *seen, const char
     } else if (opt == OPT_GROUPS) {
         rc = pl_trust_parse_groups(e, v, val.len, why);
     } else {
-        rc = pl_trust_utc_parse(v, val.len, &e->expires, why);
+        rc = pl_time_parse(v, val.len, &e->expires, why);
+        if (rc != PL_OK)
+            *why = "expires= must be a real calendar date and time in UTC, written "
+                   "YYYY-MM-DDTHH:MM:SSZ, e.g. 2026-12-01T00:00:00Z";
+        else if (e->expires == 0) /* 0 means "never" in an entry */
+            rc = parse_fail(why, "expires= must be after 1970-01-01T00:00:00Z");
     }
     if (rc == PL_OK && !pl_rd_finish(&r))
         rc = parse_fail(why, "malformed option");
@@ -206,10 +211,12 @@ void pl_trust_write_ent(const struct pl_trust_ent *e, pl_wr *w)
         pl_wr_str(w, e->groups);
     }
     if (e->expires) {
-        char t[PL_TRUST_TIME_LEN + 1];
-        pl_trust_utc_format(e->expires, t);
+        char t[PL_TIME_LEN + 1];
         pl_wr_str(w, " expires=");
-        pl_wr_str(w, t);
+        if (pl_time_format(e->expires, t, sizeof t) == PL_TIME_LEN)
+            pl_wr_str(w, t);
+        else
+            w->err = true; /* unreachable: pl_trust_set caps expires */
     }
     pl_wr_u8(w, '\n');
 }

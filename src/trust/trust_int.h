@@ -16,10 +16,6 @@
 #include "peerlink.h"
 #include "util/buf.h"
 
-/* 9999-12-31T23:59:59Z: the last instant expires= can spell. */
-#define PL_TRUST_EXPIRES_MAX     UINT64_C(253402300799)
-/* "YYYY-MM-DDTHH:MM:SSZ" */
-#define PL_TRUST_TIME_LEN        20
 /* groups=a,b,... at the caps: every name at its longest, with commas. */
 #define PL_TRUST_GROUPS_TEXT_MAX (PL_TRUST_GROUPS_MAX * (PL_TRUST_GROUP_NAME_MAX + 1) - 1)
 
@@ -82,11 +78,5 @@ void pl_trust_write_ent(const struct pl_trust_ent *e, pl_wr *w);
 int pl_trust_check_petname(const char *s, size_t len, const char **why) PL_WUR;
 int pl_trust_parse_groups(pl_trust_entry *e, const char *s, size_t len, const char **why) PL_WUR;
 int pl_trust_check_kind_options(const pl_trust_entry *e, const char **why) PL_WUR;
-
-/* utc.c: "YYYY-MM-DDTHH:MM:SSZ" <-> Unix seconds, 1970-01-01T00:00:01Z to
- * 9999-12-31T23:59:59Z (0 means "never" in an entry, so it is excluded). */
-int pl_trust_utc_parse(const char *s, size_t len, uint64_t *out, const char **why) PL_WUR;
-/* out gets PL_TRUST_TIME_LEN characters and a NUL; t <= PL_TRUST_EXPIRES_MAX. */
-void pl_trust_utc_format(uint64_t t, char out[PL_TRUST_TIME_LEN + 1]);
 
 #endif

@@ -1,5 +1,5 @@
 /* cli.c - messages, argument parsing and file helpers shared by the commands. */
-#define _GNU_SOURCE /* timegm */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
@@ -102,53 +102,14 @@ int cli_parse_u64(const char *s, uint64_t max, uint64_t *out)
     return 0;
 }
 
-static int parse_field(const char *s, size_t n, int lo, int hi, int *out)
-{
-    int v = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return -1;
-        v = v * 10 + (s[i] - '0');
-    }
-    if (v < lo || v > hi)
-        return -1;
-    *out = v;
-    return 0;
-}
-
 int cli_parse_time(const char *s, uint64_t *out)
 {
-    struct tm tm;
-    int y, mo, d, h, mi, se;
-    /* Exactly "YYYY-MM-DDTHH:MM:SSZ": 20 characters, UTC only. */
-    if (strlen(s) != 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' ||
-        s[16] != ':' || s[19] != 'Z')
-        return -1;
-    if (parse_field(s, 4, 1970, 9999, &y) || parse_field(s + 5, 2, 1, 12, &mo) ||
-        parse_field(s + 8, 2, 1, 31, &d) || parse_field(s + 11, 2, 0, 23, &h) ||
-        parse_field(s + 14, 2, 0, 59, &mi) || parse_field(s + 17, 2, 0, 59, &se))
-        return -1;
-    memset(&tm, 0, sizeof tm);
-    tm.tm_year = y - 1900;
-    tm.tm_mon = mo - 1;
-    tm.tm_mday = d;
-    tm.tm_hour = h;
-    tm.tm_min = mi;
-    tm.tm_sec = se;
-    time_t t = timegm(&tm);
-    /* timegm normalises 2023-02-31 to March: refuse dates that moved. */
-    if (t < 0 || tm.tm_mday != d || tm.tm_mon != mo - 1)
-        return -1;
-    *out = (uint64_t)t;
-    return 0;
+    return pl_time_parse(s, strlen(s), out, NULL) == PL_OK ? 0 : -1;
 }
 
 void cli_format_time(uint64_t t, char *out, size_t cap)
 {
-    struct tm tm;
-    time_t tt = (time_t)t;
-    if (t > (uint64_t)253402300799ULL || !gmtime_r(&tt, &tm) ||
-        strftime(out, cap, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+    if (pl_time_format(t, out, cap) < 0)
         snprintf(out, cap, "@%llu", (unsigned long long)t);
 }
 

@@ -1,5 +1,6 @@
 /*
- * utc.c - expires= instants: RFC 3339 date-time in UTC, whole seconds.
+ * time.c - instants as RFC 3339 date-times in UTC, whole seconds (trust
+ * file expiry, the tool's times).
  *
  *   YYYY-MM-DDTHH:MM:SSZ   (RFC 3339 §5.6, "Z" only, no fraction)
  *
@@ -9,7 +10,8 @@
  */
 #include <string.h>
 
-#include "trust/trust_int.h"
+#include "peerlink.h"
+#include "util/buf.h"
 
 #define EPOCH_YEAR 1970u
 #define DAY        86400u
@@ -62,8 +64,10 @@ static unsigned digits(pl_rd *r, size_t n)
     return v;
 }
 
-int pl_trust_utc_parse(const char *s, size_t len, uint64_t *out, const char **why)
+int pl_time_parse(const char *s, size_t len, uint64_t *out, const char **why)
 {
+    const char *ignored;
+    why = why ? why : &ignored;
     pl_rd r = pl_rd_init(s, len);
     unsigned y = digits(&r, 4);
     pl_rd_expect(&r, "-");
@@ -78,17 +82,15 @@ int pl_trust_utc_parse(const char *s, size_t len, uint64_t *out, const char **wh
     unsigned sec = digits(&r, 2);
     pl_rd_expect(&r, "Z");
     if (!pl_rd_finish(&r)) {
-        *why = "expires= must be a UTC time written YYYY-MM-DDTHH:MM:SSZ, "
-               "e.g. 2026-12-01T00:00:00Z";
+        *why = "a time must be UTC, written YYYY-MM-DDTHH:MM:SSZ, e.g. 2026-12-01T00:00:00Z";
         return PL_ERR_PARSE;
     }
     if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || sec > 59) {
-        *why = "expires= is not a valid calendar date and time";
+        *why = "not a valid calendar date and time";
         return PL_ERR_PARSE;
     }
-    /* 1970-01-01T00:00:00Z itself is excluded: 0 means "never". */
-    if (y < EPOCH_YEAR || (y == EPOCH_YEAR && mo == 1 && d == 1 && h == 0 && mi == 0 && sec == 0)) {
-        *why = "expires= must be after 1970-01-01T00:00:00Z";
+    if (y < EPOCH_YEAR) {
+        *why = "times before 1970-01-01T00:00:00Z are not supported";
         return PL_ERR_PARSE;
     }
     uint64_t days = days_before_year(y) + days_before_month(y, mo) + (d - 1);
@@ -104,10 +106,12 @@ static void put_digits(char *out, unsigned v, size_t n)
     }
 }
 
-void pl_trust_utc_format(uint64_t t, char out[PL_TRUST_TIME_LEN + 1])
+int pl_time_format(uint64_t t, char *out, size_t cap)
 {
-    if (t > PL_TRUST_EXPIRES_MAX)
-        t = PL_TRUST_EXPIRES_MAX; /* callers never pass more; stay in 4 digits */
+    if (t > PL_TIME_MAX)
+        return PL_ERR_INVAL; /* the year would need five digits */
+    if (cap < PL_TIME_LEN + 1)
+        return PL_ERR_BUFSIZE;
     uint64_t days = t / DAY;
     unsigned secs = (unsigned)(t % DAY);
     /* A year has at most 366 days, so this starts at or before the year. */
@@ -119,11 +123,12 @@ void pl_trust_utc_format(uint64_t t, char out[PL_TRUST_TIME_LEN + 1])
     while (m < 12 && days_before_month(y, m + 1) <= yday)
         m++;
     unsigned d = yday - days_before_month(y, m) + 1;
-    memcpy(out, "0000-00-00T00:00:00Z", PL_TRUST_TIME_LEN + 1);
+    memcpy(out, "0000-00-00T00:00:00Z", PL_TIME_LEN + 1);
     put_digits(out, y, 4);
     put_digits(out + 5, m, 2);
     put_digits(out + 8, d, 2);
     put_digits(out + 11, secs / 3600, 2);
     put_digits(out + 14, secs / 60 % 60, 2);
     put_digits(out + 17, secs % 60, 2);
+    return PL_TIME_LEN;
 }
