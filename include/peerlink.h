@@ -142,7 +142,9 @@ int pl_fingerprint_format(const pl_fingerprint *fp, char *out, size_t cap) PL_WU
 int pl_fingerprint_equal(const pl_fingerprint *a, const pl_fingerprint *b);
 
 /* "HEX[0..32].HEX[32..64].0a.HOST" - needs a DNS host name authority (the
- * port, if any, is dropped). Returns length, or PL_ERR_INVAL without one. */
+ * port, if any, is dropped). Returns the length; PL_ERR_INVAL without a DNS
+ * host name, PL_ERR_TOOBIG if the name would exceed 253 characters,
+ * PL_ERR_BUFSIZE. */
 int pl_fingerprint_dns_name(const pl_fingerprint *fp, char *out, size_t cap) PL_WUR;
 
 /* "https://AUTHORITY/.well-known/ni/sha3-256/B". Returns length. */

@@ -9,9 +9,10 @@
  *   1. S must be canonical: S < L (no malleability).
  *   2. A must be a canonical encoding of a point of the prime-order
  *      subgroup that is not of small order (honest keys always are).
- *   3. R must be a canonical encoding; its small-order/subgroup status
- *      needs no separate check: with A in the prime-order subgroup, the
- *      recomputed R = [S]B - [k]A is too, and R is compared byte for byte.
+ *   3. R must be a canonical encoding and not the neutral element. With A
+ *      in the prime-order subgroup the recomputed R = [S]B - [k]A is in it
+ *      too, so the neutral element is the only small-order R that could
+ *      satisfy the equation (libsodium refuses it, OpenSSL accepts it).
  *   4. The cofactorless equation [S]B = R + [k]A, k = SHA-512(R||A||M).
  *
  * Each check is explicit so a libsodium upgrade cannot change a verdict;
@@ -53,6 +54,15 @@ static int canonical_y(const uint8_t enc[32])
     return less_than(y, p);
 }
 
+/* The neutral element (0, 1), canonically encoded. */
+static int is_neutral(const uint8_t enc[32])
+{
+    uint8_t acc = (uint8_t)(enc[0] ^ 1);
+    for (int i = 1; i < 32; i++)
+        acc |= enc[i];
+    return acc == 0;
+}
+
 int pl_ed25519_check_key(const uint8_t pk[PL_ED25519_PK_LEN])
 {
     /* is_valid_point: canonical, on the curve, in the prime-order subgroup,
@@ -65,7 +75,8 @@ int pl_ed25519_check_key(const uint8_t pk[PL_ED25519_PK_LEN])
 int pl_ed25519_verify(const uint8_t sig[PL_ED25519_SIG_LEN], const uint8_t *msg, size_t len,
                       const uint8_t pk[PL_ED25519_PK_LEN])
 {
-    if (!less_than(sig + 32, group_order) || !canonical_y(sig) || !canonical_y(pk))
+    if (!less_than(sig + 32, group_order) || !canonical_y(sig) || is_neutral(sig) ||
+        !canonical_y(pk))
         return PL_ERR_AUTH;
     if (crypto_sign_verify_detached(sig, msg, len, pk) != 0)
         return PL_ERR_AUTH;

@@ -124,6 +124,16 @@ static int read_line_key(pl_rd *r, const char *key, uint8_t out[32])
     return PL_OK;
 }
 
+static int all_digits(pl_span s)
+{
+    if (s.len == 0)
+        return 0;
+    for (size_t i = 0; i < s.len; i++)
+        if (s.p[i] < '0' || s.p[i] > '9')
+            return 0;
+    return 1;
+}
+
 int pl_identity_decode(pl_identity **out, const char *in, size_t len, const char **why)
 {
     const char *dummy;
@@ -138,8 +148,12 @@ int pl_identity_decode(pl_identity **out, const char *in, size_t len, const char
     }
     pl_rd r = pl_rd_init(in, len);
     while (pl_rd_peek(&r) == '#') {
-        (void)pl_rd_until(&r, '\n');
+        pl_span comment = pl_rd_until(&r, '\n');
         pl_rd_expect(&r, "\n");
+        if (memchr(comment.p, '\r', comment.len)) {
+            *why = "the identity file has a carriage return: lines end with LF only";
+            goto done;
+        }
     }
     if (!pl_rd_accept(&r, FILE_MAGIC)) {
         *why = "not a peerlink identity file (no \"peerlink-identity\" line)";
@@ -148,11 +162,12 @@ int pl_identity_decode(pl_identity **out, const char *in, size_t len, const char
     pl_span ver = pl_rd_until(&r, '\n');
     pl_rd_expect(&r, "\n");
     uint64_t v;
-    if (!pl_rd_ok(&r) || !pl_span_u64(ver, UINT32_MAX, &v)) {
+    if (!pl_rd_ok(&r) || !all_digits(ver)) {
         *why = "the identity file's version line is malformed";
         goto done;
     }
-    if (v != FILE_VERSION) {
+    /* Any other number, however large, is a version we do not know. */
+    if (!pl_span_u64(ver, UINT32_MAX, &v) || v != FILE_VERSION) {
         *why = "the identity file has a version this peerlink does not support";
         rc = PL_ERR_VERSION;
         goto done;
@@ -202,13 +217,15 @@ int pl_identity_load(pl_identity **out, const char *path, const char **why)
     if (!why)
         why = &dummy;
     *out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    /* O_NONBLOCK: opening a FIFO must not hang before it can be refused. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0) {
         *why = errno == ENOENT ? "no identity file there" : "cannot open the identity file";
         return errno == ENOENT ? PL_ERR_NOTFOUND : PL_ERR_IO;
     }
     /* fstat the open file: no window for a swap between check and read. */
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) != 0) {
         *why = "the identity path is not a regular file";
         close(fd);
         return PL_ERR_IO;

@@ -334,10 +334,9 @@ int pl_record_sign(pl_record *rs, const pl_identity *id, uint64_t now, uint32_t 
     return rc;
 }
 
-/* The time checks come before the signature because they cost nothing and
- * a stale or early record must not cost a verifier an Ed25519 operation.
- * Both are written without `now + skew` or `timestamp + ttl`, which could
- * wrap for a hostile `now` or skew. */
+/* Freshness (docs/formats.md §3.6 steps 5 and 6). Both comparisons are
+ * written without `now + skew` or `timestamp + ttl`, which could wrap for
+ * a hostile `now` or skew. */
 static int check_time(const pl_record *rs, uint64_t now, uint32_t skew)
 {
     if (rs->timestamp > now && rs->timestamp - now > skew)

@@ -200,11 +200,13 @@ static int read_field(pl_rd *r, field *f, const char **why)
 
 static int value_version(pl_span v, const char **why)
 {
-    uint64_t n;
     if (pl_span_eq(v, "pl1"))
         return PL_OK;
-    if (v.len > 2 && memcmp(v.p, "pl", 2) == 0 &&
-        pl_span_u64((pl_span){v.p + 2, v.len - 2}, UINT64_MAX, &n)) {
+    /* "pl" and any other decimal, however long, is a version we do not know. */
+    size_t digits = 2;
+    while (digits < v.len && v.p[digits] >= '0' && v.p[digits] <= '9')
+        digits++;
+    if (v.len > 2 && memcmp(v.p, "pl", 2) == 0 && digits == v.len && v.p[2] != '0') {
         *why = "unsupported record set version: this peerlink reads \"v=pl1\"";
         return PL_ERR_VERSION;
     }

@@ -14,9 +14,17 @@
 
 int pl_file_read(const char *path, size_t cap, char **out, size_t *len)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    /* O_NONBLOCK so a FIFO cannot hang the open; only regular files pass. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    struct stat st;
     if (fd < 0)
         return errno == ENOENT ? PL_ERR_NOTFOUND : PL_ERR_IO;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) != 0) {
+        close(fd);
+        errno = EINVAL;
+        return PL_ERR_IO;
+    }
     char *buf = malloc(cap + 1);
     if (!buf) {
         close(fd);

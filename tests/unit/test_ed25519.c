@@ -204,13 +204,40 @@ static void bad_keys(void **state)
     assert_int_equal(pl_ed25519_check_key(k), PL_ERR_AUTH);
 }
 
+/* Key-holder-made signatures on which verifiers disagree: the policy's
+ * verdict is pinned, and the libraries' verdicts are checked so the test
+ * shows the case is real (the equation holds). */
+static void disputed_signatures(void **state)
+{
+    (void)state;
+    uint8_t seed[32], pk[32], sig[64];
+    const uint8_t msg[] = "hello";
+    for (int i = 0; i < 32; i++)
+        seed[i] = (uint8_t)i;
+
+    tu_sign_identity_r(seed, msg, sizeof msg, pk, sig);
+    assert_int_equal(pl_ed25519_check_key(pk), PL_OK);
+    assert_int_equal(openssl_verify(sig, msg, sizeof msg, pk), 1); /* OpenSSL accepts */
+    assert_int_not_equal(crypto_sign_verify_detached(sig, msg, sizeof msg, pk), 0);
+    assert_int_equal(pl_ed25519_verify(sig, msg, sizeof msg, pk), PL_ERR_AUTH);
+
+    for (int n = 0; n < 8; n++) {
+        seed[0] = (uint8_t)n;
+        tu_sign_mixed_order_key(seed, msg, sizeof msg, pk, sig);
+        assert_int_equal(crypto_sign_verify_detached(sig, msg, sizeof msg, pk), 0);
+        assert_int_equal(pl_ed25519_check_key(pk), PL_ERR_AUTH);
+        assert_int_equal(pl_ed25519_verify(sig, msg, sizeof msg, pk), PL_ERR_AUTH);
+    }
+}
+
 int main(void)
 {
     if (pl_init() != PL_OK)
         return 1;
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(wycheproof),  cmocka_unit_test(speccheck), cmocka_unit_test(bit_flips),
-        cmocka_unit_test(malleated_s), cmocka_unit_test(bad_keys),
+        cmocka_unit_test(wycheproof), cmocka_unit_test(speccheck),
+        cmocka_unit_test(bit_flips),  cmocka_unit_test(malleated_s),
+        cmocka_unit_test(bad_keys),   cmocka_unit_test(disputed_signatures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

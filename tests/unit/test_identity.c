@@ -119,6 +119,18 @@ static void decode_rejects(void **state)
     assert_non_null(strstr(why, "does not match"));
     /* oversize */
     assert_int_equal(pl_identity_decode(&back, bad, PL_IDENTITY_FILE_MAX + 1, &why), PL_ERR_TOOBIG);
+    /* any other version number, however large, is a version */
+    const char *vbig = "peerlink-identity 4294967296\nseed x\npublic y\n";
+    assert_int_equal(pl_identity_decode(&back, vbig, strlen(vbig), &why), PL_ERR_VERSION);
+    const char *v01 = "peerlink-identity 01\n";
+    assert_int_equal(pl_identity_decode(&back, v01, strlen(v01), &why), PL_ERR_VERSION);
+    /* a CR in a comment line is refused too */
+    memcpy(bad, "# c\r\n", 5);
+    memcpy(bad + 5, strstr(good, "peerlink-identity"), strlen(strstr(good, "peerlink-identity")));
+    assert_int_equal(
+        pl_identity_decode(&back, bad, 5 + strlen(strstr(good, "peerlink-identity")), &why),
+        PL_ERR_PARSE);
+    assert_non_null(strstr(why, "carriage return"));
     /* CRLF line endings are not the format */
     const char *crlf = "peerlink-identity 1\r\n";
     assert_int_equal(pl_identity_decode(&back, crlf, strlen(crlf), &why), PL_ERR_PARSE);
@@ -179,6 +191,13 @@ static void save_load_permissions(void **state)
     assert_int_equal(write(fd, junk, sizeof junk), (ssize_t)sizeof junk);
     close(fd);
     assert_int_equal(pl_identity_load(&back, big, &why), PL_ERR_TOOBIG);
+
+    /* a FIFO is refused at once, not waited on */
+    char fifo[600];
+    snprintf(fifo, sizeof fifo, "%s/fifo", dir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    assert_int_equal(pl_identity_load(&back, fifo, &why), PL_ERR_IO);
+    assert_null(back);
 
     /* no temporary files left behind */
     char tmpglob[700];

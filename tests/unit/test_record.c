@@ -7,6 +7,8 @@
  */
 #include "testutil.h"
 
+#include <sodium.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -748,6 +750,12 @@ static void txt_strict(void **state)
     const char *v2[] = {"v=pl2", pk, ts, "ttl=3600", a, nm, sig};
     n = rdata(in, v2, 7);
     txt_rejects(in, n, PL_ERR_VERSION);
+    const char *vbig[] = {"v=pl123456789012345678901", pk, ts, "ttl=3600", a, nm, sig};
+    n = rdata(in, vbig, 7);
+    txt_rejects(in, n, PL_ERR_VERSION); /* any number, however long, is a version */
+    const char *v01[] = {"v=pl01", pk, ts, "ttl=3600", a, nm, sig};
+    n = rdata(in, v01, 7);
+    txt_rejects(in, n, PL_ERR_PARSE);
     const char *vx[] = {"v=1", pk, ts, "ttl=3600", a, nm, sig};
     n = rdata(in, vx, 7);
     txt_rejects(in, n, PL_ERR_PARSE);
@@ -1175,10 +1183,22 @@ static void replay_other_key(void **state)
     memcpy(t.signature, rs.signature, sizeof t.signature);
     assert_int_equal(pl_record_verify(&t, &other, NOW, SKEW), PL_ERR_AUTH);
 
-    /* A key the policy refuses (small order) fails before anything else. */
+    /* A key the policy refuses (mixed order) although libsodium accepts
+     * its signature over this very record: the policy is what refuses it. */
     t = rs;
-    memset(t.public_key, 0, sizeof t.public_key);
-    t.public_key[0] = 1; /* the identity point */
+    uint8_t canon[PL_RECORD_CANONICAL_MAX], seed[32] = {7};
+    int n = pl_record_canonical(&t, canon, sizeof canon);
+    assert_true(n > 0);
+    /* the public key is part of the canonical string: sign, re-encode, repeat
+     * until the key in the string is the key that signed it */
+    uint8_t pk[32];
+    tu_sign_mixed_order_key(seed, canon, (size_t)n, pk, t.signature);
+    memcpy(t.public_key, pk, 32);
+    n = pl_record_canonical(&t, canon, sizeof canon);
+    assert_true(n > 0);
+    tu_sign_mixed_order_key(seed, canon, (size_t)n, pk, t.signature);
+    assert_memory_equal(pk, t.public_key, 32);
+    assert_int_equal(crypto_sign_verify_detached(t.signature, canon, (size_t)n, t.public_key), 0);
     assert_int_equal(pl_record_verify(&t, NULL, NOW, SKEW), PL_ERR_AUTH);
 }
 
@@ -1231,9 +1251,19 @@ static void time_boundaries(void **state)
     pl_fingerprint other;
     key_fp(0x02, NULL, &other);
     assert_int_equal(pl_record_verify(&rs, &other, NOW + TTL, 0), PL_ERR_AUTH);
-    memset(rs.public_key, 0, sizeof rs.public_key);
-    rs.public_key[0] = 1; /* small order: refused before the clock is read */
+    /* a record by a key the policy refuses is refused before the clock is
+     * read, even though libsodium accepts its signature */
+    make_basic(&rs);
+    uint8_t canon[PL_RECORD_CANONICAL_MAX], seed[32] = {9};
+    uint8_t pk[32];
+    tu_sign_mixed_order_key(seed, (const uint8_t *)"", 0, pk, rs.signature);
+    memcpy(rs.public_key, pk, 32);
+    int n = pl_record_canonical(&rs, canon, sizeof canon);
+    assert_true(n > 0);
+    tu_sign_mixed_order_key(seed, canon, (size_t)n, pk, rs.signature);
+    assert_int_equal(crypto_sign_verify_detached(rs.signature, canon, (size_t)n, pk), 0);
     assert_int_equal(pl_record_verify(&rs, NULL, NOW + TTL, 0), PL_ERR_AUTH);
+    assert_int_equal(pl_record_verify(&rs, NULL, NOW - SKEW - 1, SKEW), PL_ERR_AUTH);
 }
 
 /* ---- the worked example of docs/formats.md §3 ----------------------------- */

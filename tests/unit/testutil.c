@@ -8,6 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 const char *tu_vector_path(const char *rel)
 {
     static char path[4096];
@@ -80,4 +82,75 @@ static int rm1(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
 void tu_rmrf(const char *path)
 {
     nftw(path, rm1, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* a = the clamped secret scalar of seed; A = [a]B (the public key). */
+static void secret_scalar(const uint8_t seed[32], uint8_t a[32], uint8_t A[32])
+{
+    uint8_t h[64];
+    crypto_hash_sha512(h, seed, 32);
+    h[0] &= 248;
+    h[31] &= 127;
+    h[31] |= 64;
+    memcpy(a, h, 32);
+    assert_int_equal(crypto_scalarmult_ed25519_base_noclamp(A, a), 0);
+}
+
+/* k = SHA-512(R || A || M) mod L */
+static void challenge(const uint8_t R[32], const uint8_t A[32], const uint8_t *msg, size_t len,
+                      uint8_t k[32])
+{
+    uint8_t h[64];
+    crypto_hash_sha512_state st;
+    crypto_hash_sha512_init(&st);
+    crypto_hash_sha512_update(&st, R, 32);
+    crypto_hash_sha512_update(&st, A, 32);
+    crypto_hash_sha512_update(&st, msg, len);
+    crypto_hash_sha512_final(&st, h);
+    crypto_core_ed25519_scalar_reduce(k, h);
+}
+
+void tu_sign_mixed_order_key(const uint8_t seed[32], const uint8_t *msg, size_t len, uint8_t pk[32],
+                             uint8_t sig[64])
+{
+    /* T: a point of order 8 (speccheck's small-order R). */
+    uint8_t T[32], a[32], A[32];
+    tu_unhex("c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a", T, 32);
+    secret_scalar(seed, a, A);
+    assert_int_equal(crypto_core_ed25519_add(pk, A, T), 0);
+    /* Guess t = k mod 8, set R = [r]B - [t]T; when the guess is right,
+     * [S]B = R + [k](A + T) with S = r + k*a. One try in eight succeeds. */
+    for (int tries = 0; tries < 1000; tries++) {
+        uint8_t r[32], R[32], tT[32], k[32], ka[32];
+        unsigned t = (unsigned)tries % 8;
+        crypto_core_ed25519_scalar_random(r);
+        assert_int_equal(crypto_scalarmult_ed25519_base_noclamp(R, r), 0);
+        if (t > 0) {
+            memcpy(tT, T, 32);
+            for (unsigned i = 1; i < t; i++)
+                assert_int_equal(crypto_core_ed25519_add(tT, tT, T), 0);
+            assert_int_equal(crypto_core_ed25519_sub(R, R, tT), 0);
+        }
+        challenge(R, pk, msg, len, k);
+        /* Verifiers multiply by k mod L; T has order 8, so [k]T = [k mod 8]T. */
+        if ((k[0] & 7) != t)
+            continue;
+        crypto_core_ed25519_scalar_mul(ka, k, a);
+        memcpy(sig, R, 32);
+        crypto_core_ed25519_scalar_add(sig + 32, r, ka);
+        if (crypto_sign_verify_detached(sig, msg, len, pk) == 0)
+            return;
+    }
+    fail_msg("could not make a mixed-order-key signature");
+}
+
+void tu_sign_identity_r(const uint8_t seed[32], const uint8_t *msg, size_t len, uint8_t pk[32],
+                        uint8_t sig[64])
+{
+    uint8_t a[32], k[32];
+    secret_scalar(seed, a, pk);
+    memset(sig, 0, 64);
+    sig[0] = 1; /* R = (0, 1) */
+    challenge(sig, pk, msg, len, k);
+    crypto_core_ed25519_scalar_mul(sig + 32, k, a); /* [S]B = [k]A = R + [k]A */
 }
