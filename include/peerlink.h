@@ -379,6 +379,120 @@ int pl_trust_get(const pl_trust *ts, size_t i, pl_trust_entry *out) PL_WUR;
  * PL_ERR_BUFSIZE. */
 int pl_trust_default_path(const char *identity_path, char *out, size_t cap) PL_WUR;
 
+/* ------------------------------------------------------------------ */
+/* Symmetric TLS (DESIGN.md §2.4, §3.1, docs/formats.md §5)           */
+/* ------------------------------------------------------------------ */
+
+/* A sans-IO TLS 1.3 engine (OpenSSL 3 on memory BIOs). Bytes from the peer
+ * go in with pl_stls_feed, bytes for the peer come out of pl_stls_output,
+ * application data passes through pl_stls_write and pl_stls_read. The
+ * engine never touches a socket, never reads the clock for its own
+ * decisions (the time for trust checks is passed in) and draws its
+ * tie-breaker only from the random callback it is given. TLS 1.3 only,
+ * mutual authentication always: each side presents a self-signed
+ * certificate made from its identity key and authenticates the other by
+ * the fingerprint of that key, inside the handshake.
+ *
+ * Roles (DESIGN.md §2.4): PL_STLS_CLIENT opens with a ClientHello whose
+ * tie-breaker is 0; PL_STLS_SERVER waits for one; PL_STLS_PEER opens with
+ * a ClientHello carrying a random tie-breaker and, when the peer's
+ * ClientHello crosses its own, settles the roles: the lower value stays
+ * client, the higher becomes server (a ClientHello without the extension
+ * makes a PL_STLS_PEER a plain server). */
+
+#define PL_STLS_CLIENT         1u /* may act as the TLS client */
+#define PL_STLS_SERVER         2u /* may act as the TLS server */
+#define PL_STLS_PEER           3u /* either: PL_STLS_CLIENT | PL_STLS_SERVER */
+#define PL_STLS_ACCEPT_UNKNOWN 4u /* accept `expected` even if the trust store does not list it */
+
+#define PL_STLS_NAME_MAX             64          /* bytes of a display name (certificate CN) */
+#define PL_STLS_RECORD_MAX           (5 + 16384) /* largest plaintext TLS record, header included */
+#define PL_STLS_EXT_TIEBREAK         0xff73      /* tie-breaker extension (private use) */
+#define PL_STLS_TIEBREAK_CLIENT_ONLY UINT64_C(0)
+#define PL_STLS_TIEBREAK_SERVER_ONLY UINT64_MAX
+
+enum pl_stls_state {
+    PL_STLS_HANDSHAKING = 0, /* nothing may be read or written yet */
+    PL_STLS_ESTABLISHED = 1, /* peer authenticated: application data flows */
+    PL_STLS_CLOSED = 2,      /* the peer sent close_notify */
+    PL_STLS_FAILED = 3,      /* see pl_stls_error; flush pl_stls_output (alert) */
+};
+
+/* Fills out[0..len) with random bytes; returns 0, or non-zero on failure. */
+typedef int (*pl_random_fn)(void *user, uint8_t *out, size_t len);
+
+typedef struct pl_stls_config pl_stls_config; /* shared by many engines */
+typedef struct pl_stls pl_stls;               /* one connection */
+
+/* A configuration: the TLS context and the node's certificate, made once
+ * from the identity (which may be freed afterwards). name is the display
+ * name put in the certificate's subject CN: NULL or "" for "peerlink",
+ * else 1..PL_STLS_NAME_MAX bytes of UTF-8 without control characters
+ * (PL_ERR_INVAL). The default random source is libsodium's. Errors:
+ * PL_ERR_INVAL, PL_ERR_NOMEM, PL_ERR_INTERNAL. */
+int pl_stls_config_new(pl_stls_config **out, const pl_identity *id, const char *name) PL_WUR;
+void pl_stls_config_free(pl_stls_config *cfg); /* after all its engines; NULL is fine */
+
+/* The trust store consulted for every peer (borrowed: it must outlive the
+ * engines). NULL, the default, behaves as an empty store. */
+void pl_stls_config_set_trust(pl_stls_config *cfg, const pl_trust *ts);
+/* The source of tie-breakers (TLS's own randomness stays OpenSSL's). */
+void pl_stls_config_set_random(pl_stls_config *cfg, pl_random_fn fn, void *user);
+
+/* A new engine. flags: one of PL_STLS_CLIENT, PL_STLS_SERVER, PL_STLS_PEER,
+ * optionally | PL_STLS_ACCEPT_UNKNOWN (only with an expected peer).
+ * expected: the fingerprint being dialled (authority ignored), or NULL to
+ * accept any peer the trust store allows. A peer is accepted when its
+ * certificate holds an Ed25519 key that passes pl_ed25519_check_key, whose
+ * fingerprint equals `expected` (if given), and which the trust store
+ * allows at `now` (pl_stls_feed) - or, with PL_STLS_ACCEPT_UNKNOWN, does
+ * not list. A client or peer has its ClientHello ready in pl_stls_output
+ * at once. Errors: PL_ERR_INVAL, PL_ERR_NOMEM, PL_ERR_INTERNAL (also when
+ * the random callback fails). */
+int pl_stls_new(pl_stls **out, const pl_stls_config *cfg, unsigned flags,
+                const pl_fingerprint *expected) PL_WUR;
+void pl_stls_free(pl_stls *s); /* NULL is fine */
+
+/* Bytes received from the peer, any split. now (Unix seconds) is the time
+ * for trust-store expiry. Returns 0 while all is well (also when more bytes
+ * are needed), else the error that made the engine fail, which stays
+ * (pl_stls_error): PL_ERR_AUTH (the peer's key is not Ed25519, fails the
+ * key policy or is not the expected one; the TLS handshake failed; the
+ * peer aborted it), PL_ERR_UNTRUSTED, PL_ERR_DENIED (the trust store's
+ * verdict), PL_ERR_PARSE (a malformed opening record), PL_ERR_INVAL (the
+ * roles cannot be settled: both client-only, equal tie-breakers, or a
+ * client-only side meeting a plain TLS client), PL_ERR_NOMEM. Feeding
+ * after PL_STLS_CLOSED gives PL_ERR_INVAL. */
+int pl_stls_feed(pl_stls *s, const uint8_t *in, size_t len, uint64_t now) PL_WUR;
+
+/* Bytes to send to the peer: copies up to cap of them and returns the count
+ * (0 when there is nothing to send). Call it after new, feed, write and
+ * close, and also after a failure (it may hold an alert). */
+int pl_stls_output(pl_stls *s, uint8_t *out, size_t cap) PL_WUR;
+size_t pl_stls_pending(const pl_stls *s); /* bytes pl_stls_output would give */
+
+/* Application data, only in PL_STLS_ESTABLISHED: write returns len (all of
+ * it is taken; collect it with pl_stls_output), else PL_ERR_INVAL (not yet
+ * established, closed) or the engine's error. read returns the count
+ * copied, 0 when nothing is available (or before authentication, or after
+ * the peer closed), or the engine's error. */
+int pl_stls_write(pl_stls *s, const uint8_t *in, size_t len) PL_WUR;
+int pl_stls_read(pl_stls *s, uint8_t *out, size_t cap) PL_WUR;
+
+/* Send close_notify; pl_stls_write fails afterwards. */
+int pl_stls_close(pl_stls *s) PL_WUR;
+
+enum pl_stls_state pl_stls_state(const pl_stls *s);
+/* The error that failed the engine (0 while it has not), with a static
+ * sentence saying why (when why is non-NULL and there is an error). */
+int pl_stls_error(const pl_stls *s, const char **why);
+/* PL_STLS_CLIENT or PL_STLS_SERVER once settled; PL_STLS_PEER before. */
+unsigned pl_stls_role(const pl_stls *s);
+/* The fingerprint of the key the peer presented - also when it was refused,
+ * so a tool can say how to trust it. PL_OK, or PL_ERR_NOTFOUND before the
+ * peer's certificate arrived (or when it held no usable Ed25519 key). */
+int pl_stls_peer(const pl_stls *s, pl_fingerprint *fp) PL_WUR;
+
 #ifdef __cplusplus
 }
 #endif

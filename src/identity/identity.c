@@ -286,3 +286,11 @@ int pl_identity_default_path(char *out, size_t cap)
     pl_wr_nul(&w);
     return pl_wr_result(&w);
 }
+
+/* Internal (identity_int.h): for the TLS certificate in src/stls/. */
+#include "identity/identity_int.h"
+
+const uint8_t *pl_identity_seed(const pl_identity *id)
+{
+    return id->seed;
+}
