@@ -343,7 +343,8 @@ int pl_trust_load(pl_trust **out, const char *path, size_t *line, const char **w
 int pl_trust_format(const pl_trust *ts, char *out, size_t cap) PL_WUR;
 
 /* Atomic replace: write a temporary file in the same directory, fsync,
- * rename. Mode 0600. PL_ERR_IO (errno set), PL_ERR_NOMEM. */
+ * rename. Mode 0600. If path is a symbolic link, the file it names is
+ * replaced (load reads that file too). PL_ERR_IO (errno set), PL_ERR_NOMEM. */
 int pl_trust_save(const pl_trust *ts, const char *path) PL_WUR;
 
 /* Add or replace the entry of this kind for fp (an entry of the other kind

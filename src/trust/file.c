@@ -56,20 +56,25 @@ int pl_trust_load(pl_trust **out, const char *path, size_t *line, const char **w
         return PL_ERR_INVAL;
     }
     *out = NULL;
-    if (stat(path, &st) != 0) {
-        if (errno == ENOENT) /* no file yet: nobody is trusted */
-            return empty_store(out, why);
-        *why = "cannot read the trust file";
-        return PL_ERR_IO;
-    }
-    int rc = check_mode(&st, why);
+    /* One open: the mode checked is the mode of the file read, so a link
+     * swapped in between cannot smuggle in a file others can write. */
+    int fd;
+    int rc = pl_file_open_regular(path, &fd, &st);
+    if (rc == PL_ERR_NOTFOUND) /* no file yet: nobody is trusted */
+        return empty_store(out, why);
     if (rc != PL_OK) {
+        *why = errno == EISDIR || errno == EINVAL ? "the trust store path is not a regular file"
+                                                  : "cannot read the trust file";
+        return rc;
+    }
+    rc = check_mode(&st, why);
+    if (rc != PL_OK) {
+        close(fd);
         pl_log(PL_LOG_WARN, "trust store %s refused: %s", path, *why);
         return rc;
     }
-    rc = pl_file_read(path, PL_TRUST_FILE_MAX, &text, &len);
-    if (rc == PL_ERR_NOTFOUND) /* removed since the stat */
-        return empty_store(out, why);
+    rc = pl_file_read_fd(fd, PL_TRUST_FILE_MAX, &text, &len);
+    close(fd);
     if (rc != PL_OK) {
         *why = rc == PL_ERR_TOOBIG ? "the trust file is larger than 4 MiB"
                                    : "cannot read the trust file";
@@ -90,6 +95,17 @@ int pl_trust_save(const pl_trust *ts, const char *path)
     char *text = malloc(cap);
     if (!text)
         return PL_ERR_NOMEM;
+    /* A symbolic link is followed (as load follows it): the file it names
+     * is replaced, not the link. */
+    char real[PL_PATH_MAX];
+    struct stat lst;
+    if (lstat(path, &lst) == 0 && S_ISLNK(lst.st_mode)) {
+        if (!realpath(path, real)) { /* real has PATH_MAX bytes */
+            free(text);
+            return PL_ERR_IO;
+        }
+        path = real;
+    }
     int n = pl_trust_format(ts, text, cap);
     int rc = n < 0 ? PL_ERR_INTERNAL : pl_file_write_atomic(path, text, (size_t)n, 0600, 0);
     free(text);

@@ -12,24 +12,28 @@
 #include "peerlink.h"
 #include "util/util.h"
 
-int pl_file_read(const char *path, size_t cap, char **out, size_t *len)
+int pl_file_open_regular(const char *path, int *fd, struct stat *st)
 {
     /* O_NONBLOCK so a FIFO cannot hang the open; only regular files pass. */
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-    struct stat st;
-    if (fd < 0)
+    *fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (*fd < 0)
         return errno == ENOENT ? PL_ERR_NOTFOUND : PL_ERR_IO;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
-        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) != 0) {
-        close(fd);
-        errno = EINVAL;
+    if (fstat(*fd, st) != 0 || !S_ISREG(st->st_mode) ||
+        fcntl(*fd, F_SETFL, fcntl(*fd, F_GETFL) & ~O_NONBLOCK) != 0) {
+        int e = S_ISDIR(st->st_mode) ? EISDIR : EINVAL;
+        close(*fd);
+        *fd = -1;
+        errno = e;
         return PL_ERR_IO;
     }
+    return PL_OK;
+}
+
+int pl_file_read_fd(int fd, size_t cap, char **out, size_t *len)
+{
     char *buf = malloc(cap + 1);
-    if (!buf) {
-        close(fd);
+    if (!buf)
         return PL_ERR_NOMEM;
-    }
     size_t n = 0;
     for (;;) {
         /* Read one byte past the cap to tell "exactly cap" from "more". */
@@ -38,7 +42,6 @@ int pl_file_read(const char *path, size_t cap, char **out, size_t *len)
             continue;
         if (r < 0) {
             free(buf);
-            close(fd);
             return PL_ERR_IO;
         }
         if (r == 0)
@@ -47,15 +50,25 @@ int pl_file_read(const char *path, size_t cap, char **out, size_t *len)
         if (n > cap) {
             sodium_memzero(buf, n);
             free(buf);
-            close(fd);
             return PL_ERR_TOOBIG;
         }
     }
-    close(fd);
     buf[n] = 0;
     *out = buf;
     *len = n;
     return PL_OK;
+}
+
+int pl_file_read(const char *path, size_t cap, char **out, size_t *len)
+{
+    int fd;
+    struct stat st;
+    int rc = pl_file_open_regular(path, &fd, &st);
+    if (rc != PL_OK)
+        return rc;
+    rc = pl_file_read_fd(fd, cap, out, len);
+    close(fd);
+    return rc;
 }
 
 static int dir_of(const char *path, char *dir, size_t cap)

@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include "peerlink.h"
 
@@ -27,9 +28,18 @@ int pl_hex_decode(const char *in, size_t len, uint8_t *out, size_t outlen) PL_WU
 /* 1 if every byte is printable ASCII 0x21..0x7e (no space, no controls). */
 int pl_is_graph_ascii(const char *s, size_t len);
 
-/* Read a whole file of at most cap bytes into a fresh malloc'd buffer (NUL
- * terminated, not counted in *len). PL_ERR_NOTFOUND, PL_ERR_TOOBIG,
- * PL_ERR_IO. */
+/* Open path for reading without blocking on a FIFO, and fstat the open
+ * descriptor into *st: checks made on *st hold for what is read from *fd
+ * (no window to swap the file). Only regular files: PL_ERR_IO with errno
+ * EISDIR/EINVAL otherwise; PL_ERR_NOTFOUND; PL_ERR_IO. */
+int pl_file_open_regular(const char *path, int *fd, struct stat *st) PL_WUR;
+
+/* Read the rest of fd, at most cap bytes, into a fresh malloc'd buffer (NUL
+ * terminated, not counted in *len). Does not close fd. PL_ERR_TOOBIG,
+ * PL_ERR_IO, PL_ERR_NOMEM. */
+int pl_file_read_fd(int fd, size_t cap, char **out, size_t *len) PL_WUR;
+
+/* pl_file_open_regular + pl_file_read_fd + close. */
 int pl_file_read(const char *path, size_t cap, char **out, size_t *len) PL_WUR;
 
 /* Write data to path atomically: temp file in the same directory with

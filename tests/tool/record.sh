@@ -4,7 +4,7 @@
 # key, expiry, future dates, malformed input).
 . "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 
-plan 47
+plan 48
 
 A="$WORK/a.key"
 B="$WORK/b.key"
@@ -182,5 +182,9 @@ check "a bad relay fingerprint gets an example of the right form" \
     '[ $rc -eq 2 ] && [[ $err == *"A fingerprint looks like ni:///sha3-256;"* ]]'
 run -k "$WORK/nokey" record sign --address udp://192.0.2.1:7000
 check "sign without an identity says to run keygen" '[ $rc -eq 1 ] && [[ $err == *"peerlink keygen"* ]]'
+
+run record sign --now 9007199254740992
+check "record sign --now past 2^53-1 is a usage error with the range (exit 2)" \
+    '[ "$rc" -eq 2 ] && [[ "$err" == *"9007199254740991"* ]]'
 
 finish

@@ -4,7 +4,7 @@
 # trust stores for separate config homes.
 . "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 
-plan 46
+plan 52
 
 # Fingerprints of made-up keys: any 32-byte digest names some key.
 mapfile -t FP < <(python3 -c '
@@ -145,6 +145,29 @@ check "with -k KEY the default store is beside KEY" '[ -f "$WORK/keys/trust" ]'
 out=$(XDG_CONFIG_HOME="$WORK/fresh" "$PEERLINK" trust add "$alice" 2>/dev/null)
 check "trust add before any keygen creates the directory (0700) and the store" \
     '[ -f "$WORK/fresh/peerlink/trust" ] && [ "$(stat -c %a "$WORK/fresh/peerlink")" = 700 ]'
+
+# ---- argument edge cases
+run trust add "$alice" --name ''
+check "trust add --name '' is a usage error (exit 2), not a silent erase" '[ "$rc" -eq 2 ] && [[ "$err" == *"--name needs"* ]]'
+run trust add "$alice" --group ''
+check "trust add --group '' is a usage error (exit 2)" '[ "$rc" -eq 2 ]'
+run trust list --json=x
+check "trust list --json=x says the option takes no value (exit 2)" \
+    '[ "$rc" -eq 2 ] && [[ "$err" == *"--json takes no value"* ]]'
+touch "$WORK/afile"
+run -t "$WORK/afile/trust" trust add "$alice"
+check "a trust path under a regular file: a real reason, not 'Success'" \
+    '[ "$rc" -eq 1 ] && [[ "$err" == *"Not a directory"* ]]'
+
+# ---- a trust path that is a symbolic link: the file it names is updated
+mkdir -p "$WORK/sl"
+printf '# managed elsewhere\n' >"$WORK/sl/real"
+chmod 600 "$WORK/sl/real"
+ln -s real "$WORK/sl/trust"
+run -t "$WORK/sl/trust" trust add "$alice" --name viaLink
+check "trust add through a symlink updates the file it names" \
+    '[ "$rc" -eq 0 ] && [ -L "$WORK/sl/trust" ] && grep -q "name=viaLink" "$WORK/sl/real"'
+check "... keeping the comment there" 'grep -q "^# managed elsewhere" "$WORK/sl/real"'
 
 # ---- concurrency: 20 adds at once, none lost
 conc="$WORK/conc.trust"

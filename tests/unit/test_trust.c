@@ -1032,6 +1032,52 @@ static void save_failure_keeps_original(void **state)
     free(dir);
 }
 
+/* A trust path that is a symbolic link: load reads the file it names, and
+ * save replaces that file, leaving the link a link. */
+static void save_through_symlink(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir(), real[4096], link_path[4096];
+    snprintf(real, sizeof real, "%s/real", dir);
+    snprintf(link_path, sizeof link_path, "%s/trust", dir);
+    write_file(real, stored, strlen(stored), 0600);
+    assert_int_equal(symlink("real", link_path), 0);
+    pl_trust *ts = NULL;
+    assert_int_equal(pl_trust_load(&ts, link_path, NULL, NULL), PL_OK);
+    pl_fingerprint c;
+    fp_parse(&c, FC);
+    assert_int_equal(pl_trust_set(ts, PL_TRUST_ALLOW, &c, "carol", NULL, 0, NULL), PL_OK);
+    assert_int_equal(pl_trust_save(ts, link_path), PL_OK);
+    struct stat st;
+    assert_int_equal(lstat(link_path, &st), 0);
+    assert_true(S_ISLNK(st.st_mode));
+    size_t n;
+    char *text = tu_read_file(real, &n);
+    assert_non_null(strstr(text, "name=carol"));
+    assert_int_equal(strncmp(text, stored, strlen(stored)), 0);
+    free(text);
+    assert_int_equal(count_dir(dir), 2); /* the file and the link, no temp file */
+    pl_trust_free(ts);
+    tu_rmrf(dir);
+    free(dir);
+}
+
+/* A FIFO in place of the trust file is refused at once, not waited on. */
+static void fifo_refused(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir(), path[4096];
+    snprintf(path, sizeof path, "%s/trust", dir);
+    assert_int_equal(mkfifo(path, 0600), 0);
+    pl_trust *ts = NULL;
+    const char *why = NULL;
+    assert_int_equal(pl_trust_load(&ts, path, NULL, &why), PL_ERR_IO);
+    assert_null(ts);
+    assert_non_null(strstr(why, "not a regular file"));
+    tu_rmrf(dir);
+    free(dir);
+}
+
 /* ---- default path -------------------------------------------------- */
 
 struct saved_env {
@@ -1118,6 +1164,8 @@ int main(void)
         cmocka_unit_test(save_and_load),
         cmocka_unit_test(load_refuses_loose_files),
         cmocka_unit_test(save_failure_keeps_original),
+        cmocka_unit_test(save_through_symlink),
+        cmocka_unit_test(fifo_refused),
         cmocka_unit_test(default_path),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

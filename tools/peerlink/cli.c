@@ -83,6 +83,8 @@ int cli_bad_option(const struct cli_cmd *cmd, int c, char **argv)
     const char *arg = optind > 0 ? argv[optind - 1] : "?";
     if (c == ':') /* optopt holds the val of a long option: show the word */
         return cli_usage(cmd, "option %s needs a value", arg);
+    if (strncmp(arg, "--", 2) == 0 && strchr(arg, '=') && optopt) /* --json=x */
+        return cli_usage(cmd, "option %.*s takes no value", (int)(strchr(arg, '=') - arg), arg);
     if (optopt)
         return cli_usage(cmd, "unknown option -%c", optopt);
     return cli_usage(cmd, "unknown option %s", arg);

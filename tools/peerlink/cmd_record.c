@@ -292,8 +292,9 @@ static int run_sign(struct cli *cli, const struct cli_cmd *cmd, int argc, char *
         case 'x': o.txt = 1; break;
         case 'i': o.in = optarg; break;
         case 'N':
-            if (cli_parse_u64(optarg, UINT64_MAX, &o.now) != 0)
-                return cli_usage(cmd, "--now wants Unix seconds, not '%s'", optarg);
+            if (cli_parse_u64(optarg, PL_RECORD_TIMESTAMP_MAX, &o.now) != 0)
+                return cli_usage(cmd, "--now wants Unix seconds from 0 to %llu, not '%s'",
+                                 (unsigned long long)PL_RECORD_TIMESTAMP_MAX, optarg);
             o.now_set = 1;
             break;
         case 'h': return cli_help(cmd);
@@ -482,8 +483,9 @@ static int run_verify(struct cli *cli, const struct cli_cmd *cmd, int argc, char
                 return cli_usage(cmd, "--skew wants seconds, not '%s'", optarg);
             break;
         case 'N':
-            if (cli_parse_u64(optarg, UINT64_MAX, &o.now) != 0)
-                return cli_usage(cmd, "--now wants Unix seconds, not '%s'", optarg);
+            if (cli_parse_u64(optarg, PL_RECORD_TIMESTAMP_MAX, &o.now) != 0)
+                return cli_usage(cmd, "--now wants Unix seconds from 0 to %llu, not '%s'",
+                                 (unsigned long long)PL_RECORD_TIMESTAMP_MAX, optarg);
             break;
         case 'h': return cli_help(cmd);
         default: return cli_bad_option(cmd, c, argv);

@@ -64,8 +64,12 @@ static int make_parent_dirs(const char *path)
     if (!slash || slash == dir)
         return 0;
     *slash = 0;
-    if (stat(dir, &st) == 0)
-        return S_ISDIR(st.st_mode) ? 0 : -1;
+    if (stat(dir, &st) == 0) {
+        if (S_ISDIR(st.st_mode))
+            return 0;
+        errno = ENOTDIR;
+        return -1;
+    }
     if (make_parent_dirs(dir) != 0)
         return -1;
     return mkdir(dir, 0700) == 0 || errno == EEXIST ? 0 : -1;
@@ -74,7 +78,11 @@ static int make_parent_dirs(const char *path)
 /* Returns a descriptor holding the edit lock, or -1 (message printed). */
 static int lock_trust(const char *path)
 {
-    char lock[PL_PATH_MAX];
+    char lock[PL_PATH_MAX], real[PL_PATH_MAX];
+    /* Lock the file the path names: two names (links) for one trust file
+     * must take one lock, as the save goes to the file a link names. */
+    if (realpath(path, real))
+        path = real;
     int n = snprintf(lock, sizeof lock, "%s.lock", path);
     int fd;
     if (n < 0 || (size_t)n >= sizeof lock) {
@@ -273,8 +281,15 @@ static int run_set(struct cli *cli, const struct cli_cmd *cmd, int argc, char **
     optind = 0;
     while ((c = getopt_long(argc, argv, optstring, opts, NULL)) != -1) {
         switch (c) {
-        case 'n': e.petname = optarg; break;
+        case 'n':
+            if (!optarg[0])
+                return cli_usage(cmd, "--name needs a name of 1 to %d characters",
+                                 PL_TRUST_PETNAME_MAX);
+            e.petname = optarg;
+            break;
         case 'g':
+            if (!optarg[0])
+                return cli_usage(cmd, "--group needs a group name");
             if (kind != PL_TRUST_ALLOW)
                 return cli_usage(cmd, "--group applies to allowed peers only");
             if (append_group(groups, sizeof groups, optarg) != 0)

@@ -96,12 +96,15 @@ static int run_help(struct cli *cli, int argc, char **argv)
 
 static int bad_global_option(int c, char **argv)
 {
+    const char *arg = argv[optind - 1];
     if (c == ':')
-        cli_err("option %s needs a value", argv[optind - 1]);
+        cli_err("option %s needs a value", arg);
+    else if (strncmp(arg, "--", 2) == 0 && strchr(arg, '=') && optopt)
+        cli_err("option %.*s takes no value", (int)(strchr(arg, '=') - arg), arg);
     else if (optopt)
         cli_err("unknown option -%c", optopt);
     else
-        cli_err("unknown option %s", argv[optind - 1]);
+        cli_err("unknown option %s", arg);
     fputs("Global options go before the command: peerlink [-k KEYFILE] [-t TRUSTFILE] "
           "COMMAND ...\nRun `peerlink --help` for the list.\n",
           stderr);
