@@ -106,6 +106,21 @@ static int new_session(pl_stls *s, bool client)
     return PL_OK;
 }
 
+/* After the handshake: the key OpenSSL authenticated (CertificateVerify) is
+ * the one pl_stls_verify_cb accepted, and the verdict was recorded. */
+static bool peer_is_accepted(const pl_stls *s)
+{
+    X509 *leaf = SSL_get0_peer_certificate(s->ssl);
+    EVP_PKEY *key = leaf ? X509_get0_pubkey(leaf) : NULL;
+    uint8_t pk[PL_ED25519_PK_LEN];
+    size_t n = sizeof pk;
+    pl_fingerprint fp;
+    return s->has_peer && SSL_get_verify_result(s->ssl) == X509_V_OK && key &&
+           EVP_PKEY_get_id(key) == EVP_PKEY_ED25519 &&
+           EVP_PKEY_get_raw_public_key(key, pk, &n) == 1 && n == sizeof pk &&
+           pl_fingerprint_from_key(&fp, pk, NULL) == PL_OK && pl_fingerprint_equal(&fp, &s->peer);
+}
+
 /* Run the handshake as far as the bytes allow; once established, let
  * OpenSSL look at what arrived so alerts and close_notify are noticed. */
 static int drive(pl_stls *s)
@@ -119,7 +134,7 @@ static int drive(pl_stls *s)
                 return s->state == PL_STLS_FAILED ? s->err : PL_OK;
             return fail_tls(s);
         }
-        if (s->state == PL_STLS_FAILED || !s->has_peer) /* belt and braces */
+        if (s->state == PL_STLS_FAILED || !peer_is_accepted(s)) /* belt and braces */
             return fail(s, PL_ERR_AUTH, "the handshake ended without an accepted peer");
         s->state = PL_STLS_ESTABLISHED;
     }
@@ -298,13 +313,13 @@ int pl_stls_feed(pl_stls *s, const uint8_t *in, size_t len, uint64_t now)
 
 int pl_stls_output(pl_stls *s, uint8_t *out, size_t cap)
 {
-    if (!s->ssl || (cap > 0 && !out))
-        return cap > 0 && !out ? PL_ERR_INVAL : 0;
-    size_t n = 0;
+    if (cap > 0 && !out)
+        return PL_ERR_INVAL;
     if (cap > INT_MAX)
         cap = INT_MAX;
-    if (cap == 0 || BIO_ctrl_pending(s->out) == 0)
+    if (!s->ssl || cap == 0 || BIO_ctrl_pending(s->out) == 0)
         return 0;
+    size_t n = 0;
     if (BIO_read_ex(s->out, out, cap, &n) != 1) {
         ERR_clear_error();
         return 0;
@@ -470,5 +485,6 @@ int pl_stls_verify_cb(X509_STORE_CTX *xs, void *arg)
         return refuse(s, xs, PL_ERR_DENIED, "the peer is denied by the trust store");
     if (v != PL_TRUST_ALLOWED && !(s->has_expected && (s->flags & PL_STLS_ACCEPT_UNKNOWN)))
         return refuse(s, xs, PL_ERR_UNTRUSTED, "the peer is not in the trust store");
+    X509_STORE_CTX_set_error(xs, X509_V_OK);
     return 1;
 }

@@ -980,6 +980,55 @@ static void parse_rules(void **state)
     node_free(&a);
 }
 
+/* A server-only side meeting a ClientHello that says "server only". */
+static void server_only_both_fail(void **state)
+{
+    (void)state;
+    static const uint8_t ext[] = {0xff, 0x73, 0x00, 0x08, 0xff, 0xff,
+                                  0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+    uint8_t rec[2048];
+    size_t n = make_hello(rec, ext, sizeof ext, 1, 0);
+    node a;
+    node_init(&a, 0xa1, 1);
+    pl_stls *s = engine(&a, PL_STLS_SERVER, NULL);
+    assert_int_equal(pl_stls_feed(s, rec, n, NOW), PL_ERR_INVAL);
+    assert_failed(s, PL_ERR_INVAL, "both sides can only be the TLS server");
+    pl_stls_free(s);
+    node_free(&a);
+}
+
+/* A side that must become server after handing out only part of its own
+ * ClientHello cannot take it back: it fails instead of corrupting the
+ * stream. */
+static void partly_sent_hello_fails(void **state)
+{
+    (void)state;
+    node a, b;
+    pair(&a, &b, 9, 5); /* a must serve */
+    pl_stls *ea = engine(&a, PL_STLS_PEER, NULL);
+    pl_stls *eb = engine(&b, PL_STLS_PEER, NULL);
+    uint8_t part[10], hb[CHUNK];
+    assert_int_equal(pl_stls_output(ea, part, sizeof part), (int)sizeof part);
+    int nb = pl_stls_output(eb, hb, sizeof hb);
+    assert_true(nb > 0);
+    assert_int_equal(pl_stls_feed(ea, hb, (size_t)nb, NOW), PL_ERR_INVAL);
+    assert_failed(ea, PL_ERR_INVAL, "partly sent");
+    pl_stls_free(ea);
+    pl_stls_free(eb);
+    /* unsent, it is simply dropped: the peer never saw it */
+    ea = engine(&a, PL_STLS_PEER, NULL);
+    eb = engine(&b, PL_STLS_PEER, NULL);
+    nb = pl_stls_output(eb, hb, sizeof hb);
+    assert_int_equal(pl_stls_feed(ea, hb, (size_t)nb, NOW), PL_OK);
+    assert_int_equal(pl_stls_role(ea), PL_STLS_SERVER);
+    pump(ea, eb);
+    established(eb, ea, &b, &a);
+    pl_stls_free(ea);
+    pl_stls_free(eb);
+    node_free(&a);
+    node_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1010,6 +1059,8 @@ int main(void)
         cmocka_unit_test(parse_captured),
         cmocka_unit_test(parse_damaged),
         cmocka_unit_test(parse_rules),
+        cmocka_unit_test(server_only_both_fail),
+        cmocka_unit_test(partly_sent_hello_fails),
     };
     if (pl_init() != PL_OK)
         return 1;
