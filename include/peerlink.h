@@ -409,6 +409,8 @@ int pl_trust_default_path(const char *identity_path, char *out, size_t cap) PL_W
 #define PL_STLS_NAME_MAX             64          /* bytes of a display name (certificate CN) */
 #define PL_STLS_RECORD_MAX           (5 + 16384) /* largest plaintext TLS record, header included */
 #define PL_STLS_EXT_TIEBREAK         0xff73      /* tie-breaker extension (private use) */
+#define PL_STLS_INBUF_MAX            (1u << 20)  /* peer bytes fed but not yet read */
+#define PL_STLS_OUTBUF_MAX           (1u << 20)  /* bytes written but not yet output */
 #define PL_STLS_TIEBREAK_CLIENT_ONLY UINT64_C(0)
 #define PL_STLS_TIEBREAK_SERVER_ONLY UINT64_MAX
 
@@ -462,8 +464,9 @@ void pl_stls_free(pl_stls *s); /* NULL is fine */
  * peer aborted it), PL_ERR_UNTRUSTED, PL_ERR_DENIED (the trust store's
  * verdict), PL_ERR_PARSE (a malformed opening record), PL_ERR_INVAL (the
  * roles cannot be settled: both client-only, equal tie-breakers, or a
- * client-only side meeting a plain TLS client), PL_ERR_NOMEM. Feeding
- * after PL_STLS_CLOSED gives PL_ERR_INVAL. */
+ * client-only side meeting a plain TLS client), PL_ERR_TOOBIG (more than
+ * PL_STLS_INBUF_MAX bytes would wait unread: call pl_stls_read), PL_ERR_NOMEM.
+ * Feeding after PL_STLS_CLOSED gives PL_ERR_INVAL. */
 int pl_stls_feed(pl_stls *s, const uint8_t *in, size_t len, uint64_t now) PL_WUR;
 
 /* Bytes to send to the peer: copies up to cap of them and returns the count
@@ -474,7 +477,9 @@ size_t pl_stls_pending(const pl_stls *s); /* bytes pl_stls_output would give */
 
 /* Application data, only in PL_STLS_ESTABLISHED: write returns len (all of
  * it is taken; collect it with pl_stls_output), else PL_ERR_INVAL (not yet
- * established, closed) or the engine's error. read returns the count
+ * established, closed), PL_ERR_TOOBIG (nothing taken: more than
+ * PL_STLS_OUTBUF_MAX bytes would wait in pl_stls_output; drain it and
+ * retry; the engine does not fail) or the engine's error. read returns the count
  * copied, 0 when nothing is available (or before authentication, or after
  * the peer closed), or the engine's error. */
 int pl_stls_write(pl_stls *s, const uint8_t *in, size_t len) PL_WUR;

@@ -155,6 +155,8 @@ static int drive(pl_stls *s)
 
 static int push(pl_stls *s, const uint8_t *in, size_t len)
 {
+    if (len > PL_STLS_INBUF_MAX || BIO_ctrl_pending(s->in) > PL_STLS_INBUF_MAX - len)
+        return fail(s, PL_ERR_TOOBIG, "too many unread bytes from the peer");
     while (len > 0) {
         int chunk = len > INT_MAX ? INT_MAX : (int)len;
         if (BIO_write(s->in, in, chunk) != chunk) {
@@ -343,6 +345,8 @@ int pl_stls_write(pl_stls *s, const uint8_t *in, size_t len)
         return PL_ERR_INVAL;
     if (len == 0)
         return 0;
+    if (len > PL_STLS_OUTBUF_MAX || BIO_ctrl_pending(s->out) > PL_STLS_OUTBUF_MAX - len)
+        return PL_ERR_TOOBIG; /* not fatal: the caller drains pl_stls_output first */
     size_t n = 0;
     ERR_clear_error();
     if (SSL_write_ex(s->ssl, in, len, &n) != 1 || n != len)
