@@ -619,6 +619,40 @@ static void set_expired(node *a, node *b)
     trust(b, PL_TRUST_ALLOW, a, NOW); /* ignored from NOW on */
 }
 
+/* The log names the refused key by its fingerprint, never the key. */
+static char logged[4096];
+
+static void capture_log(void *user, enum pl_log_level level, const char *msg)
+{
+    (void)user;
+    (void)level;
+    size_t used = strlen(logged);
+    snprintf(logged + used, sizeof logged - used, "%s\n", msg);
+}
+
+static void refusal_logged(void **state)
+{
+    (void)state;
+    node a, b;
+    node_init(&a, 0xa1, 1);
+    node_init(&b, 0xb2, 1);
+    logged[0] = '\0';
+    pl_set_log(capture_log, NULL, PL_LOG_INFO);
+    pl_stls *c = engine(&a, PL_STLS_CLIENT | PL_STLS_ACCEPT_UNKNOWN, &b.fp);
+    pl_stls *s = engine(&b, PL_STLS_SERVER, NULL);
+    pump(c, s);
+    pl_set_log(NULL, NULL, PL_LOG_INFO);
+    assert_failed(s, PL_ERR_UNTRUSTED, NULL);
+    char fp[PL_FINGERPRINT_STR_MAX];
+    assert_true(pl_fingerprint_format(&a.fp, fp, sizeof fp) > 0);
+    if (!strstr(logged, fp) || !strstr(logged, "not in the trust store"))
+        fail_msg("log does not name the refused peer:\n%s", logged);
+    pl_stls_free(c);
+    pl_stls_free(s);
+    node_free(&a);
+    node_free(&b);
+}
+
 static void untrusted_refused(void **state)
 {
     (void)state;
@@ -1083,6 +1117,7 @@ int main(void)
         cmocka_unit_test(wrong_key_fails),
         cmocka_unit_test(wrong_key_fails_when_serving),
         cmocka_unit_test(untrusted_refused),
+        cmocka_unit_test(refusal_logged),
         cmocka_unit_test(denied_refused),
         cmocka_unit_test(expired_refused),
         cmocka_unit_test(trust_uses_time_fed),
