@@ -498,6 +498,12 @@ unsigned pl_stls_role(const pl_stls *s);
  * so a tool can say how to trust it. PL_OK, or PL_ERR_NOTFOUND before the
  * peer's certificate arrived (or when it held no usable Ed25519 key). */
 int pl_stls_peer(const pl_stls *s, pl_fingerprint *fp) PL_WUR;
+/* The display name in the peer's certificate (its subject CN), as the peer
+ * chose it: for showing next to the fingerprint, never for deciding. Writes
+ * it NUL-terminated and returns its length: 0 when the certificate has none
+ * or one that is not 1..PL_STLS_NAME_MAX bytes of UTF-8 without control
+ * characters; PL_ERR_NOTFOUND as for pl_stls_peer; PL_ERR_BUFSIZE. */
+int pl_stls_peer_name(const pl_stls *s, char *out, size_t cap) PL_WUR;
 
 #ifdef __cplusplus
 }

@@ -34,10 +34,8 @@ static int default_random(void *user, uint8_t *out, size_t len)
     return 0;
 }
 
-/* 1..PL_STLS_NAME_MAX bytes, no C0 controls or DEL (UTF-8 is checked by OpenSSL). */
-static bool name_ok(const char *name)
+bool pl_stls_name_ok(const char *name, size_t n)
 {
-    size_t n = strlen(name);
     if (n == 0 || n > PL_STLS_NAME_MAX)
         return false;
     for (size_t i = 0; i < n; i++) {
@@ -126,7 +124,7 @@ int pl_stls_config_new(pl_stls_config **out, const pl_identity *id, const char *
         return PL_ERR_INVAL;
     if (!name || !*name)
         name = DEFAULT_NAME;
-    if (!name_ok(name))
+    if (!pl_stls_name_ok(name, strlen(name)))
         return PL_ERR_INVAL;
     pl_stls_config *cfg = calloc(1, sizeof *cfg);
     if (!cfg)

@@ -45,6 +45,7 @@ struct pl_stls {
     const char *why;
     bool has_peer;
     pl_fingerprint peer;
+    char peer_name[PL_STLS_NAME_MAX + 1]; /* "" when none or unusable */
     uint64_t now;
     uint64_t tiebreak;
     uint8_t tiebreak_wire[PL_STLS_TIEBREAK_LEN];
@@ -420,6 +421,16 @@ int pl_stls_peer(const pl_stls *s, pl_fingerprint *fp)
     return PL_OK;
 }
 
+int pl_stls_peer_name(const pl_stls *s, char *out, size_t cap)
+{
+    if (!s->has_peer)
+        return PL_ERR_NOTFOUND;
+    pl_wr w = pl_wr_init(out, cap);
+    pl_wr_str(&w, s->peer_name);
+    pl_wr_nul(&w);
+    return pl_wr_result(&w);
+}
+
 uint64_t pl_stls_tiebreak(const pl_stls *s)
 {
     return s->tiebreak;
@@ -448,6 +459,23 @@ int pl_stls_ext_parse(SSL *ssl, unsigned int type, unsigned int context, const u
         return 0;
     }
     return 1;
+}
+
+/* The subject CN, if it is a usable display name. */
+static void read_name(X509 *leaf, char out[PL_STLS_NAME_MAX + 1])
+{
+    X509_NAME *subject = X509_get_subject_name(leaf);
+    int i = subject ? X509_NAME_get_index_by_NID(subject, NID_commonName, -1) : -1;
+    X509_NAME_ENTRY *e = i >= 0 ? X509_NAME_get_entry(subject, i) : NULL;
+    unsigned char *utf8 = NULL;
+    int n = e ? ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(e)) : -1;
+    out[0] = '\0';
+    if (n > 0 && pl_stls_name_ok((const char *)utf8, (size_t)n) && !memchr(utf8, '\0', (size_t)n)) {
+        memcpy(out, utf8, (size_t)n);
+        out[n] = '\0';
+    }
+    OPENSSL_free(utf8);
+    ERR_clear_error();
 }
 
 static int refuse(pl_stls *s, X509_STORE_CTX *xs, int err, const char *why)
@@ -481,6 +509,7 @@ int pl_stls_verify_cb(X509_STORE_CTX *xs, void *arg)
     if (pl_fingerprint_from_key(&s->peer, pk, NULL) != PL_OK)
         return refuse(s, xs, PL_ERR_INTERNAL, "cannot compute the peer's fingerprint");
     s->has_peer = true;
+    read_name(leaf, s->peer_name);
     if (s->has_expected && !pl_fingerprint_equal(&s->peer, &s->expected))
         return refuse(s, xs, PL_ERR_AUTH, "the peer's key is not the one dialled (wrong key)");
     enum pl_trust_verdict v =

@@ -52,6 +52,10 @@ unsigned pl_stls_tiebreak_decide(uint64_t ours, uint64_t theirs);
  * hitting the reserved values. */
 int pl_stls_tiebreak_draw(pl_random_fn fn, void *user, uint64_t *out) PL_WUR;
 
+/* 1 if name is 1..PL_STLS_NAME_MAX bytes without C0 controls or DEL
+ * (config.c; UTF-8 validity is OpenSSL's to check). */
+bool pl_stls_name_ok(const char *name, size_t len);
+
 /* A self-signed X.509 certificate for an Ed25519 key (config.c). */
 int pl_stls_cert_new(EVP_PKEY *key, const char *name, X509 **out) PL_WUR;
 

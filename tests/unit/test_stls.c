@@ -52,6 +52,7 @@ typedef struct node {
     pl_trust *trust;
     pl_stls_config *cfg;
     pl_fingerprint fp;
+    unsigned tag;
     script rnd;
 } node;
 
@@ -60,6 +61,7 @@ static void node_init(node *n, uint8_t tag, uint64_t tiebreak)
     uint8_t seed[PL_ED25519_SEED_LEN];
     memset(seed, tag, sizeof seed);
     memset(n, 0, sizeof *n);
+    n->tag = tag;
     assert_int_equal(pl_identity_from_seed(&n->id, seed), PL_OK);
     pl_identity_fingerprint(n->id, &n->fp);
     assert_int_equal(pl_trust_new(&n->trust), PL_OK);
@@ -186,6 +188,14 @@ static void established(pl_stls *client, pl_stls *server, const node *c, const n
     assert_int_equal(pl_stls_error(server, NULL), 0);
     assert_peer(client, s);
     assert_peer(server, c);
+    char name[PL_STLS_NAME_MAX + 1], want[16];
+    snprintf(want, sizeof want, "node-%u", s->tag);
+    assert_int_equal(pl_stls_peer_name(client, name, sizeof name), (int)strlen(want));
+    assert_string_equal(name, want);
+    snprintf(want, sizeof want, "node-%u", c->tag);
+    assert_int_equal(pl_stls_peer_name(server, name, sizeof name), (int)strlen(want));
+    assert_string_equal(name, want);
+    assert_int_equal(pl_stls_peer_name(server, name, 3), PL_ERR_BUFSIZE);
     flows(client, server, "hello from the client");
     flows(server, client, "hello from the server");
 }
@@ -198,13 +208,13 @@ typedef struct stock {
     BIO *in, *out;
 } stock;
 
-static void stock_init(stock *st, const node *n)
+static void stock_init_named(stock *st, const node *n, const char *name)
 {
     EVP_PKEY *key = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, pl_identity_seed(n->id),
                                                  PL_ED25519_SEED_LEN);
     X509 *cert = NULL;
     assert_non_null(key);
-    assert_int_equal(pl_stls_cert_new(key, "stock", &cert), PL_OK);
+    assert_int_equal(pl_stls_cert_new(key, name, &cert), PL_OK);
     st->ctx = SSL_CTX_new(TLS_client_method());
     assert_non_null(st->ctx);
     assert_int_equal(SSL_CTX_use_certificate(st->ctx, cert), 1);
@@ -218,6 +228,11 @@ static void stock_init(stock *st, const node *n)
     SSL_set_bio(st->ssl, st->in, st->out);
     SSL_set_connect_state(st->ssl);
     assert_int_equal(SSL_do_handshake(st->ssl), -1); /* ClientHello written */
+}
+
+static void stock_init(stock *st, const node *n)
+{
+    stock_init_named(st, n, "stock");
 }
 
 static void stock_free(stock *st)
@@ -474,10 +489,39 @@ static void server_only_accepts_plain(void **state)
     assert_int_equal(pl_stls_state(s), PL_STLS_ESTABLISHED);
     assert_int_equal(pl_stls_role(s), PL_STLS_SERVER);
     assert_peer(s, &a);
+    char name[PL_STLS_NAME_MAX + 1];
+    assert_int_equal(pl_stls_peer_name(s, name, sizeof name), 5);
+    assert_string_equal(name, "stock");
     pl_stls_free(s);
     stock_free(&st);
     node_free(&a);
     node_free(&b);
+}
+
+/* A display name we would not make ourselves is shown as none. */
+static void odd_peer_names(void **state)
+{
+    (void)state;
+    /* (a CN over 64 bytes cannot be made: OpenSSL enforces ub-common-name) */
+    const char *names[] = {"bell\x07", "tab\there", "caf\xc3\xa9"};
+    const int want[] = {0, 0, 5};
+    for (size_t i = 0; i < 3; i++) {
+        node a, b;
+        pair(&a, &b, 1, 1);
+        stock st;
+        stock_init_named(&st, &a, names[i]);
+        pl_stls *s = engine(&b, PL_STLS_SERVER, NULL);
+        stock_pump(&st, s);
+        assert_int_equal(pl_stls_state(s), PL_STLS_ESTABLISHED);
+        char name[PL_STLS_NAME_MAX + 1];
+        assert_int_equal(pl_stls_peer_name(s, name, sizeof name), want[i]);
+        if (want[i] > 0)
+            assert_string_equal(name, names[i]);
+        pl_stls_free(s);
+        stock_free(&st);
+        node_free(&a);
+        node_free(&b);
+    }
 }
 
 /* A peer whose ClientHello crosses a plain one becomes a plain server. */
@@ -592,6 +636,9 @@ static void refused(int err, const char *why, void (*setup)(node *a, node *b))
     assert_true(move(ea, eb, CHUNK, NOW) > 0); /* Certificate ... Finished, data */
     assert_failed(eb, err, why);
     assert_peer(eb, &a);
+    char name[PL_STLS_NAME_MAX + 1];
+    assert_int_equal(pl_stls_peer_name(eb, name, sizeof name), 8);
+    assert_string_equal(name, "node-161"); /* 0xa1 */
     assert_true(pl_stls_read(eb, buf, sizeof buf) < 0);
     pump(ea, eb); /* the alert reaches the client */
     assert_failed(ea, PL_ERR_AUTH, "aborted");
@@ -759,6 +806,8 @@ static void no_data_before_auth(void **state)
     assert_int_equal(pl_stls_write(s, (const uint8_t *)"x", 1), PL_ERR_INVAL);
     assert_int_equal(pl_stls_read(s, buf, sizeof buf), 0);
     assert_int_equal(pl_stls_peer(s, &a.fp), PL_ERR_NOTFOUND);
+    char name[8];
+    assert_int_equal(pl_stls_peer_name(s, name, sizeof name), PL_ERR_NOTFOUND);
     pump(c, s);
     established(c, s, &a, &b);
     pl_stls_free(c);
@@ -1112,6 +1161,7 @@ int main(void)
         cmocka_unit_test(tiebreak_redrawn),
         cmocka_unit_test(tiebreak_rule),
         cmocka_unit_test(server_only_accepts_plain),
+        cmocka_unit_test(odd_peer_names),
         cmocka_unit_test(peer_serves_plain),
         cmocka_unit_test(client_only_meets_plain),
         cmocka_unit_test(wrong_key_fails),
