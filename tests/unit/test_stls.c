@@ -913,6 +913,40 @@ static void parse_captured(void **state)
     assert_true(h.client_hello && h.has_tiebreak && h.tiebreak == 0);
 }
 
+/* The fuzz seeds (captured from the engine and a stock client) still mean
+ * what their names say. */
+static void parse_seeds(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *file;
+        bool client_hello, has_tiebreak;
+        uint64_t tiebreak;
+    } seeds[] = {
+        {"client_only", true, true, 0},
+        {"peer", true, true, UINT64_C(0x0123456789abcdef)},
+        {"peer_high", true, true, UINT64_C(0xfffffffffffffffe)},
+        {"plain_openssl", true, false, 0},
+        {"server_hello", false, false, 0},
+    };
+    const char *root = getenv("PL_SOURCE_ROOT");
+    if (!root)
+        root = ".";
+    for (size_t i = 0; i < sizeof seeds / sizeof seeds[0]; i++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/fuzz/corpus/clienthello/%s", root, seeds[i].file);
+        size_t len = 0;
+        char *rec = tu_read_file(path, &len);
+        pl_stls_hello h;
+        const char *why = NULL;
+        assert_int_equal(pl_stls_hello_parse(&h, (const uint8_t *)rec, len, &why), PL_OK);
+        assert_int_equal(h.client_hello, seeds[i].client_hello);
+        assert_int_equal(h.has_tiebreak, seeds[i].has_tiebreak);
+        assert_true(h.tiebreak == seeds[i].tiebreak);
+        free(rec);
+    }
+}
+
 /* Every prefix fails with a reason; every single-bit flip is handled, by
  * the parser and by an engine fed the damaged record. */
 static void parse_damaged(void **state)
@@ -1176,6 +1210,7 @@ int main(void)
         cmocka_unit_test(config_names),
         cmocka_unit_test(new_arguments),
         cmocka_unit_test(parse_captured),
+        cmocka_unit_test(parse_seeds),
         cmocka_unit_test(parse_damaged),
         cmocka_unit_test(parse_rules),
         cmocka_unit_test(server_only_both_fail),
