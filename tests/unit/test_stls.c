@@ -208,19 +208,22 @@ typedef struct stock {
     BIO *in, *out;
 } stock;
 
+/* n NULL: a client without a certificate. */
 static void stock_init_named(stock *st, const node *n, const char *name)
 {
-    EVP_PKEY *key = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, pl_identity_seed(n->id),
-                                                 PL_ED25519_SEED_LEN);
-    X509 *cert = NULL;
-    assert_non_null(key);
-    assert_int_equal(pl_stls_cert_new(key, name, &cert), PL_OK);
     st->ctx = SSL_CTX_new(TLS_client_method());
     assert_non_null(st->ctx);
-    assert_int_equal(SSL_CTX_use_certificate(st->ctx, cert), 1);
-    assert_int_equal(SSL_CTX_use_PrivateKey(st->ctx, key), 1);
-    X509_free(cert);
-    EVP_PKEY_free(key);
+    if (n) {
+        EVP_PKEY *key = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL,
+                                                     pl_identity_seed(n->id), PL_ED25519_SEED_LEN);
+        X509 *cert = NULL;
+        assert_non_null(key);
+        assert_int_equal(pl_stls_cert_new(key, name, &cert), PL_OK);
+        assert_int_equal(SSL_CTX_use_certificate(st->ctx, cert), 1);
+        assert_int_equal(SSL_CTX_use_PrivateKey(st->ctx, key), 1);
+        X509_free(cert);
+        EVP_PKEY_free(key);
+    }
     st->ssl = SSL_new(st->ctx);
     st->in = BIO_new(BIO_s_mem());
     st->out = BIO_new(BIO_s_mem());
@@ -495,6 +498,25 @@ static void server_only_accepts_plain(void **state)
     pl_stls_free(s);
     stock_free(&st);
     node_free(&a);
+    node_free(&b);
+}
+
+/* Mutual authentication always: a client without a certificate is
+ * refused, and there is no peer to report. */
+static void plain_without_certificate(void **state)
+{
+    (void)state;
+    node b;
+    node_init(&b, 0xb2, 1);
+    stock st;
+    stock_init_named(&st, NULL, NULL);
+    pl_stls *s = engine(&b, PL_STLS_SERVER, NULL);
+    stock_pump(&st, s);
+    assert_failed(s, PL_ERR_AUTH, NULL);
+    pl_fingerprint fp;
+    assert_int_equal(pl_stls_peer(s, &fp), PL_ERR_NOTFOUND);
+    pl_stls_free(s);
+    stock_free(&st);
     node_free(&b);
 }
 
@@ -1196,6 +1218,7 @@ int main(void)
         cmocka_unit_test(tiebreak_rule),
         cmocka_unit_test(server_only_accepts_plain),
         cmocka_unit_test(odd_peer_names),
+        cmocka_unit_test(plain_without_certificate),
         cmocka_unit_test(peer_serves_plain),
         cmocka_unit_test(client_only_meets_plain),
         cmocka_unit_test(wrong_key_fails),
