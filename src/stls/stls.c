@@ -436,6 +436,11 @@ uint64_t pl_stls_tiebreak(const pl_stls *s)
     return s->tiebreak;
 }
 
+SSL *pl_stls_session(const pl_stls *s)
+{
+    return s->ssl;
+}
+
 /* ---- callbacks OpenSSL runs inside the handshake -------------------- */
 
 int pl_stls_ext_add(SSL *ssl, unsigned int type, unsigned int context, const unsigned char **out,

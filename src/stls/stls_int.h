@@ -67,7 +67,9 @@ int pl_stls_ext_parse(SSL *ssl, unsigned int type, unsigned int context, const u
 /* The certificate check (stls.c), run inside the handshake. */
 int pl_stls_verify_cb(X509_STORE_CTX *xs, void *arg);
 
-/* For tests: the engine's own tie-breaker (meaningful for a client or peer). */
+/* For tests: the engine's own tie-breaker (meaningful for a client or peer),
+ * and its current OpenSSL session. */
 uint64_t pl_stls_tiebreak(const pl_stls *s);
+SSL *pl_stls_session(const pl_stls *s);
 
 #endif

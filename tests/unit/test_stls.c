@@ -617,6 +617,58 @@ static void wrong_key_fails(void **state)
     node_free(&c);
 }
 
+/* The certificate check itself, given certificates no peerlink node or
+ * stock client would send: a key outside the Ed25519 policy, a key that
+ * is not Ed25519. Either is refused before any other check. */
+static void verify_cb_refuses(X509 *x, const char *why_part)
+{
+    node b;
+    node_init(&b, 0xb2, 1);
+    pl_stls *s = engine(&b, PL_STLS_SERVER, NULL);
+    X509_STORE *store = X509_STORE_new();
+    X509_STORE_CTX *xs = X509_STORE_CTX_new();
+    assert_int_equal(X509_STORE_CTX_init(xs, store, x, NULL), 1);
+    assert_int_equal(
+        X509_STORE_CTX_set_ex_data(xs, SSL_get_ex_data_X509_STORE_CTX_idx(), pl_stls_session(s)),
+        1);
+    assert_int_equal(pl_stls_verify_cb(xs, NULL), 0);
+    assert_int_equal(X509_STORE_CTX_get_error(xs), X509_V_ERR_APPLICATION_VERIFICATION);
+    assert_failed(s, PL_ERR_AUTH, why_part);
+    X509_STORE_CTX_free(xs);
+    X509_STORE_free(store);
+    pl_stls_free(s);
+    node_free(&b);
+}
+
+static void bad_keys_refused(void **state)
+{
+    (void)state;
+    /* the neutral element (order 1) as an Ed25519 public key, in a
+     * certificate signed by some other key */
+    static const uint8_t neutral[32] = {1};
+    uint8_t seed[32] = {9};
+    EVP_PKEY *signer = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, seed, 32);
+    EVP_PKEY *weak = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, neutral, 32);
+    assert_non_null(signer);
+    assert_non_null(weak);
+    X509 *x = NULL;
+    assert_int_equal(pl_stls_cert_new(signer, "weak", &x), PL_OK);
+    assert_int_equal(X509_set_pubkey(x, weak), 1);
+    verify_cb_refuses(x, "key policy");
+    X509_free(x);
+    /* a P-256 key */
+    EVP_PKEY *ec = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    assert_non_null(ec);
+    x = X509_new();
+    assert_int_equal(X509_set_pubkey(x, ec), 1);
+    assert_true(X509_sign(x, ec, EVP_sha256()) > 0);
+    verify_cb_refuses(x, "does not hold an Ed25519 key");
+    X509_free(x);
+    EVP_PKEY_free(ec);
+    EVP_PKEY_free(weak);
+    EVP_PKEY_free(signer);
+}
+
 /* The server is checked too: a crossing peer that became server. */
 static void wrong_key_fails_when_serving(void **state)
 {
@@ -1223,6 +1275,7 @@ int main(void)
         cmocka_unit_test(client_only_meets_plain),
         cmocka_unit_test(wrong_key_fails),
         cmocka_unit_test(wrong_key_fails_when_serving),
+        cmocka_unit_test(bad_keys_refused),
         cmocka_unit_test(untrusted_refused),
         cmocka_unit_test(refusal_logged),
         cmocka_unit_test(denied_refused),
