@@ -475,9 +475,10 @@ int pl_stls_feed(pl_stls *s, const uint8_t *in, size_t len, uint64_t now) PL_WUR
 int pl_stls_output(pl_stls *s, uint8_t *out, size_t cap) PL_WUR;
 size_t pl_stls_pending(const pl_stls *s); /* bytes pl_stls_output would give */
 
-/* Application data, only in PL_STLS_ESTABLISHED: write returns len (all of
- * it is taken; collect it with pl_stls_output), else PL_ERR_INVAL (not yet
- * established, closed), PL_ERR_TOOBIG (nothing taken: more than
+/* Application data. write, in PL_STLS_ESTABLISHED or (half-close) in
+ * PL_STLS_CLOSED until pl_stls_close, returns len (all of it is taken;
+ * collect it with pl_stls_output), else PL_ERR_INVAL (not yet established,
+ * closed by pl_stls_close), PL_ERR_TOOBIG (nothing taken: more than
  * PL_STLS_OUTBUF_MAX bytes would wait in pl_stls_output; drain it and
  * retry; the engine does not fail) or the engine's error. read returns the count
  * copied, 0 when nothing is available (or before authentication, or after
@@ -504,6 +505,79 @@ int pl_stls_peer(const pl_stls *s, pl_fingerprint *fp) PL_WUR;
  * or one that is not 1..PL_STLS_NAME_MAX bytes of UTF-8 without control
  * characters; PL_ERR_NOTFOUND as for pl_stls_peer; PL_ERR_BUFSIZE. */
 int pl_stls_peer_name(const pl_stls *s, char *out, size_t cap) PL_WUR;
+
+/* ------------------------------------------------------------------ */
+/* Runtime: symmetric TLS over TCP (src/runtime/, libuv)              */
+/* ------------------------------------------------------------------ */
+
+/* The runtime is the only part of the library that touches sockets and
+ * clocks. pl_tcp_connect and pl_tcp_listen each run their own event loop
+ * until their work is done: they drive one pl_stls engine per TCP
+ * connection and, once the peer is authenticated, join the connection to
+ * two local file descriptors like netcat: bytes read from in_fd go to the
+ * peer, the peer's bytes are written to out_fd. EOF on in_fd sends
+ * close_notify and shuts the TCP write side down; the peer's close_notify
+ * closes out_fd. A session ends when both directions are done, or on the
+ * first error (the engine's alert is still sent). The runtime takes the
+ * two descriptors and closes them; it makes out_fd non-blocking while it
+ * writes (restoring its flags before closing it). Writing to a closed pipe
+ * raises SIGPIPE: callers ignore it. Not thread-safe; one call per thread. */
+
+#define PL_TCP_ADDR_MAX             64    /* "[v6 address]:port", incl. NUL */
+#define PL_TCP_HANDSHAKE_TIMEOUT_MS 10000 /* default time to authenticate the peer */
+
+typedef struct pl_tcp_opts {
+    const pl_stls_config *cfg;      /* borrowed for the whole call */
+    unsigned flags;                 /* as for pl_stls_new */
+    const pl_fingerprint *expected; /* connect: the peer dialled, or NULL; listen: NULL */
+    const char *host;               /* connect: where to dial; listen: local address (NULL: any) */
+    const char *port;               /* numeric or service name; listen: "0" picks a free port */
+    const char *bind_host;          /* connect: bind the local end first (NULL: any) ... */
+    const char *bind_port;          /* ... to this port (NULL: any); SO_REUSEADDR is set */
+    unsigned max_conns;             /* listen: stop accepting after this many; 0 = never */
+    unsigned handshake_timeout_ms;  /* 0: PL_TCP_HANDSHAKE_TIMEOUT_MS */
+} pl_tcp_opts;
+
+typedef struct pl_tcp_info {
+    int established; /* 1 once the peer was authenticated */
+    int has_peer;    /* 1 when `peer` holds the key the peer presented (also a refused one) */
+    pl_fingerprint peer;
+    char name[PL_STLS_NAME_MAX + 1]; /* peer's display name, "" when none */
+    unsigned role;                   /* PL_STLS_CLIENT or _SERVER once settled, else _PEER */
+    char remote[PL_TCP_ADDR_MAX];    /* the peer's address, "" when unknown */
+} pl_tcp_info;
+
+typedef struct pl_tcp_handler {
+    /* listen: the socket is bound; addr is its "address:port". May be NULL. */
+    void (*listening)(void *user, const char *addr);
+    /* info stays at one address for a session, from established to closed.
+     * The peer is authenticated: set *in_fd and *out_fd (they may be the
+     * same descriptor only when it is not pollable) and return 0, or return
+     * non-zero to drop the connection (closing any descriptor set). */
+    int (*established)(void *user, const pl_tcp_info *info, int *in_fd, int *out_fd);
+    /* A connection ended: err 0 when both directions closed cleanly, else
+     * the error with a static sentence why: the engine's errors (see
+     * pl_stls_feed: PL_ERR_AUTH, _UNTRUSTED, _DENIED, _INVAL, ...), or
+     * PL_ERR_IO for the network or the local descriptors (why from the
+     * system). Also called once, with an empty info, when the address
+     * cannot be resolved, bound or listened on. May be NULL. */
+    void (*closed)(void *user, const pl_tcp_info *info, int err, const char *why);
+} pl_tcp_handler;
+
+/* Dial host:port (after binding bind_host:bind_port when either is set)
+ * and run that one session to its end. A bound dial that is refused (the
+ * other side of a simultaneous open is not dialling yet) is repeated every
+ * millisecond until the handshake timeout. Returns the error given to closed
+ * (0 when the session ended cleanly); PL_ERR_INVAL for bad options,
+ * PL_ERR_INTERNAL when the event loop cannot start. */
+int pl_tcp_connect(const pl_tcp_opts *opts, const pl_tcp_handler *h, void *user) PL_WUR;
+
+/* Listen on host:port and serve each connection as its own session,
+ * concurrently, until max_conns connections were accepted and have ended
+ * (with max_conns 0: until an error stops the listener). Returns the error
+ * of the last session to end (as for pl_tcp_connect), or the listening
+ * error. */
+int pl_tcp_listen(const pl_tcp_opts *opts, const pl_tcp_handler *h, void *user) PL_WUR;
 
 #ifdef __cplusplus
 }

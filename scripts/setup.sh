@@ -7,7 +7,8 @@ PACKAGES=(
   build-essential meson ninja-build pkg-config git
   clang clang-format libclang-rt-14-dev
   libsodium-dev libssl-dev openssl libjansson-dev libqrencode-dev libcmocka-dev
-  python3 python3-cryptography-vectors zbar-tools
+  libuv1-dev
+  python3 python3-cryptography-vectors zbar-tools socat
 )
 
 missing=()

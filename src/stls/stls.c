@@ -340,7 +340,10 @@ int pl_stls_write(pl_stls *s, const uint8_t *in, size_t len)
 {
     if (s->state == PL_STLS_FAILED)
         return s->err;
-    if (s->state != PL_STLS_ESTABLISHED || SSL_get_shutdown(s->ssl) & SSL_SENT_SHUTDOWN)
+    /* After the peer's close_notify our direction stays open until we close
+     * it (RFC 8446 §6.1: each side closes its own write side). */
+    if ((s->state != PL_STLS_ESTABLISHED && s->state != PL_STLS_CLOSED) ||
+        SSL_get_shutdown(s->ssl) & SSL_SENT_SHUTDOWN)
         return PL_ERR_INVAL;
     if (len > INT_MAX || (len > 0 && !in))
         return PL_ERR_INVAL;

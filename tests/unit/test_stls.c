@@ -286,6 +286,16 @@ static void dial_accept(void **state)
     assert_int_equal(pl_stls_write(c, (const uint8_t *)"x", 1), PL_ERR_INVAL);
     pump(c, s);
     assert_int_equal(pl_stls_state(s), PL_STLS_CLOSED);
+    /* half-close: the other direction stays open until it is closed too */
+    uint8_t got[16];
+    assert_int_equal(pl_stls_write(s, (const uint8_t *)"reply", 5), 5);
+    assert_int_equal(pl_stls_close(s), PL_OK);
+    assert_int_equal(pl_stls_write(s, (const uint8_t *)"x", 1), PL_ERR_INVAL);
+    pump(c, s);
+    assert_int_equal(pl_stls_read(c, got, sizeof got), 5);
+    assert_memory_equal(got, "reply", 5);
+    assert_int_equal(pl_stls_read(c, got, sizeof got), 0);
+    assert_int_equal(pl_stls_state(c), PL_STLS_CLOSED);
     pl_stls_free(c);
     pl_stls_free(s);
     node_free(&a);

@@ -75,6 +75,10 @@ int cli_parse_fingerprint(pl_fingerprint *fp, const char *arg, const char *what)
  * file, unsafe mode, garbage). Returns EXIT_OK or EXIT_FAIL. */
 int cli_load_identity(struct cli *cli, pl_identity **out);
 
+/* Load the trust store at path (a missing file is an empty store),
+ * explaining every failure. Returns EXIT_OK or EXIT_FAIL. */
+int cli_load_trust(const char *path, pl_trust **out);
+
 /* Read a whole file ("-" or NULL: stdin) of at most cap bytes into a fresh
  * NUL-terminated buffer. Prints the error and returns EXIT_FAIL on failure. */
 int cli_read_input(const char *path, size_t cap, char **out, size_t *len);
@@ -91,6 +95,8 @@ extern const struct cli_cmd cli_cmd_trust_check;
 extern const struct cli_cmd cli_cmd_record;
 extern const struct cli_cmd cli_cmd_record_sign;
 extern const struct cli_cmd cli_cmd_record_verify;
+extern const struct cli_cmd cli_cmd_listen;
+extern const struct cli_cmd cli_cmd_connect;
 
 /* Run a group command ("trust", "record"): dispatch to one of subs. */
 int cli_run_group(struct cli *cli, const struct cli_cmd *group, const struct cli_cmd *const *subs,

@@ -24,7 +24,7 @@
 
 /* ---- loading, locking, saving -------------------------------------- */
 
-static int load_trust(const char *path, pl_trust **out)
+int cli_load_trust(const char *path, pl_trust **out)
 {
     size_t line = 0;
     const char *why = NULL;
@@ -240,7 +240,7 @@ static int edit_trust(struct cli *cli, const struct edit *e)
     int rc;
     if (fd < 0)
         return EXIT_FAIL;
-    rc = load_trust(path, &ts);
+    rc = cli_load_trust(path, &ts);
     if (rc == EXIT_OK)
         rc = apply_edit(ts, e, path);
     if (rc == EXIT_OK)
@@ -428,7 +428,7 @@ static int run_list(struct cli *cli, const struct cli_cmd *cmd, int argc, char *
     if (optind < argc)
         return cli_usage(cmd, "unexpected argument '%s'", argv[optind]);
     path = cli_trust_path(cli);
-    rc = path ? load_trust(path, &ts) : EXIT_FAIL;
+    rc = path ? cli_load_trust(path, &ts) : EXIT_FAIL;
     if (rc != EXIT_OK)
         return rc;
     rc = json ? list_json(ts, cli_now()) : list_text(ts, path, cli_now());
@@ -447,7 +447,7 @@ static int run_check(struct cli *cli, const struct cli_cmd *cmd, int argc, char 
     if (done)
         return rc;
     path = cli_trust_path(cli);
-    rc = path ? load_trust(path, &ts) : EXIT_FAIL;
+    rc = path ? cli_load_trust(path, &ts) : EXIT_FAIL;
     if (rc != EXIT_OK)
         return rc;
     v = pl_trust_check(ts, &fp, cli_now());

@@ -1,0 +1,737 @@
+/*
+ * tcp.c - the libuv runtime for symmetric TLS over TCP (DESIGN.md §3.1, §5).
+ *
+ * The only code that touches sockets and clocks: it dials or accepts a TCP
+ * connection, drives one pl_stls engine over it and, once the peer is
+ * authenticated, joins the connection to a pair of local file descriptors
+ * like netcat:
+ *
+ *   in_fd  --read-->  pl_stls_write  --pl_stls_output-->  socket
+ *   out_fd <--write-- pl_stls_read   <--pl_stls_feed----  socket
+ *
+ * EOF on in_fd sends close_notify and shuts the TCP write side down; the
+ * peer's close_notify flushes and closes out_fd. A session ends when both
+ * directions are done. Backpressure: in_fd is not read while much is
+ * queued for the socket, and the socket is not read while out_fd is full.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <uv.h>
+
+#include "peerlink.h"
+#include "util/util.h"
+
+#define CHUNK         16384
+#define QUEUE_MAX     (256u * 1024) /* socket bytes queued before in_fd is paused */
+#define LINGER_MS     2000          /* a failed session's last chance to send its alert */
+#define BACKLOG       16
+#define TCP_READ_SIZE 65536
+#define REDIAL_MS     1 /* between dials of a bound connect that was refused */
+
+struct rt {
+    uv_loop_t loop;
+    const pl_tcp_opts *opts;
+    const pl_tcp_handler *h;
+    void *user;
+    uv_tcp_t listener;
+    int listening;
+    unsigned accepted;
+    int last_err;
+};
+
+struct sess {
+    struct rt *rt;
+    uv_tcp_t tcp;
+    uv_timer_t timer;
+    uv_poll_t in_poll, out_poll;
+    uv_idle_t in_idle;
+    uv_connect_t conn_req;
+    uv_shutdown_t shut_req;
+    pl_stls *tls;
+    pl_tcp_info info;
+    int in_fd, out_fd, out_flags;
+    int in_pollable, out_pollable, in_active, out_active;
+    int connected, established, in_done, out_done, tcp_eof, read_paused;
+    int shut_started, shut_done, ending, open_handles;
+    int err, redial;
+    uint64_t dial_deadline;
+    struct sockaddr_storage to, from;
+    const char *why;
+    size_t olen, ooff;
+    uint8_t obuf[CHUNK];
+};
+
+static void sess_fail(struct sess *s, int err, const char *why);
+static void pump_out(struct sess *s);
+static void input_start(struct sess *s);
+
+static uint64_t wall_now(void)
+{
+    time_t t = time(NULL);
+    return t < 0 ? 0 : (uint64_t)t;
+}
+
+static void format_addr(const struct sockaddr *sa, char *out, size_t cap)
+{
+    char host[64] = "?";
+    int port = 0;
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)sa;
+        (void)uv_ip4_name(a, host, sizeof host);
+        port = ntohs(a->sin_port);
+        snprintf(out, cap, "%s:%d", host, port);
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)sa;
+        (void)uv_ip6_name(a, host, sizeof host);
+        port = ntohs(a->sin6_port);
+        snprintf(out, cap, "[%s]:%d", host, port);
+    } else {
+        snprintf(out, cap, "?");
+    }
+}
+
+/* Numeric or named host and port to one address (synchronous lookup). */
+static int resolve(uv_loop_t *loop, const char *host, const char *port, int passive,
+                   struct sockaddr_storage *out, const char **why)
+{
+    uv_getaddrinfo_t req;
+    struct addrinfo hints;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = passive ? AI_PASSIVE : 0;
+    int e = uv_getaddrinfo(loop, &req, NULL, host && host[0] ? host : NULL, port, &hints);
+    if (e != 0) {
+        *why = uv_strerror(e);
+        return PL_ERR_IO;
+    }
+    if (!req.addrinfo || req.addrinfo->ai_addrlen > sizeof *out) {
+        uv_freeaddrinfo(req.addrinfo);
+        *why = "no usable address";
+        return PL_ERR_IO;
+    }
+    memcpy(out, req.addrinfo->ai_addr, req.addrinfo->ai_addrlen);
+    uv_freeaddrinfo(req.addrinfo);
+    return PL_OK;
+}
+
+/* ---- ending a session ------------------------------------------------ */
+
+static void on_handle_closed(uv_handle_t *handle)
+{
+    struct sess *s = handle->data;
+    if (--s->open_handles > 0)
+        return;
+    struct rt *rt = s->rt;
+    if (s->out_fd >= 0) {
+        if (s->out_pollable)
+            (void)fcntl(s->out_fd, F_SETFL, s->out_flags);
+        close(s->out_fd);
+    }
+    if (s->in_fd >= 0)
+        close(s->in_fd);
+    s->info.established = s->established;
+    if (rt->h && rt->h->closed)
+        rt->h->closed(rt->user, &s->info, s->err, s->err ? s->why : NULL);
+    rt->last_err = s->err;
+    pl_stls_free(s->tls);
+    free(s);
+}
+
+static void close_one(struct sess *s, uv_handle_t *h)
+{
+    if (!uv_is_closing(h)) {
+        s->open_handles++;
+        uv_close(h, on_handle_closed);
+    }
+}
+
+static void sess_close(struct sess *s)
+{
+    if (s->ending == 2)
+        return;
+    s->ending = 2;
+    s->open_handles++; /* held until every close is issued */
+    close_one(s, (uv_handle_t *)&s->tcp);
+    close_one(s, (uv_handle_t *)&s->timer);
+    close_one(s, (uv_handle_t *)&s->in_idle);
+    if (s->in_active)
+        close_one(s, (uv_handle_t *)&s->in_poll);
+    if (s->out_active)
+        close_one(s, (uv_handle_t *)&s->out_poll);
+    on_handle_closed((uv_handle_t *)&s->tcp);
+}
+
+static void maybe_end(struct sess *s)
+{
+    if (s->in_done && s->out_done && s->shut_done)
+        sess_close(s);
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+    struct sess *s = req->data;
+    (void)status;
+    s->shut_done = 1;
+    if (s->ending)
+        sess_close(s);
+    else
+        maybe_end(s);
+}
+
+static void shutdown_write(struct sess *s)
+{
+    if (s->shut_started)
+        return;
+    s->shut_started = 1;
+    s->shut_req.data = s;
+    if (!s->connected || uv_shutdown(&s->shut_req, (uv_stream_t *)&s->tcp, on_shutdown) != 0)
+        s->shut_done = 1;
+}
+
+/* ---- socket side ------------------------------------------------------- */
+
+struct wreq {
+    uv_write_t req;
+    uint8_t data[];
+};
+
+static void on_written(uv_write_t *req, int status)
+{
+    struct sess *s = req->data;
+    free(req);
+    if (status < 0 && status != UV_ECANCELED && !s->ending) {
+        sess_fail(s, PL_ERR_IO, uv_strerror(status));
+        return;
+    }
+    if (s->established && !s->in_done && !s->ending &&
+        uv_stream_get_write_queue_size((uv_stream_t *)&s->tcp) < QUEUE_MAX)
+        input_start(s);
+}
+
+/* Everything the engine has for the peer goes onto the socket. */
+static void flush_tls(struct sess *s)
+{
+    uint8_t buf[CHUNK];
+    int n;
+    while (s->connected && (n = pl_stls_output(s->tls, buf, sizeof buf)) > 0) {
+        struct wreq *w = malloc(sizeof *w + (size_t)n);
+        if (!w) {
+            sess_fail(s, PL_ERR_NOMEM, "out of memory");
+            return;
+        }
+        memcpy(w->data, buf, (size_t)n);
+        uv_buf_t b = uv_buf_init((char *)w->data, (unsigned)n);
+        w->req.data = s;
+        int e = uv_write(&w->req, (uv_stream_t *)&s->tcp, &b, 1, on_written);
+        if (e != 0) {
+            free(w);
+            sess_fail(s, PL_ERR_IO, uv_strerror(e));
+            return;
+        }
+    }
+}
+
+static void on_linger(uv_timer_t *t)
+{
+    sess_close(t->data);
+}
+
+static void sess_fail(struct sess *s, int err, const char *why)
+{
+    if (s->ending)
+        return;
+    s->ending = 1;
+    s->err = err;
+    s->why = why;
+    if (pl_stls_peer(s->tls, &s->info.peer) == PL_OK) {
+        s->info.has_peer = 1;
+        if (pl_stls_peer_name(s->tls, s->info.name, sizeof s->info.name) < 0)
+            s->info.name[0] = 0;
+    }
+    if (s->in_active)
+        uv_poll_stop(&s->in_poll);
+    if (s->out_active)
+        uv_poll_stop(&s->out_poll);
+    uv_idle_stop(&s->in_idle);
+    if (s->connected)
+        uv_read_stop((uv_stream_t *)&s->tcp);
+    flush_tls(s); /* an alert, if the engine made one */
+    shutdown_write(s);
+    if (s->shut_done) {
+        sess_close(s);
+        return;
+    }
+    uv_timer_stop(&s->timer);
+    uv_timer_start(&s->timer, on_linger, LINGER_MS, 0);
+}
+
+static void engine_fail(struct sess *s, int err)
+{
+    const char *why = NULL;
+    if (pl_stls_error(s->tls, &why) == 0 || !why)
+        why = pl_strerror(err);
+    sess_fail(s, err, why);
+}
+
+/* ---- local side -------------------------------------------------------- */
+
+static void on_in_ready(struct sess *s)
+{
+    uint8_t buf[CHUNK];
+    if (s->ending || s->in_done)
+        return;
+    if (uv_stream_get_write_queue_size((uv_stream_t *)&s->tcp) >= QUEUE_MAX) {
+        if (s->in_active)
+            uv_poll_stop(&s->in_poll);
+        uv_idle_stop(&s->in_idle);
+        return;
+    }
+    ssize_t n = read(s->in_fd, buf, sizeof buf);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
+        return;
+    if (n > 0) {
+        int rc = pl_stls_write(s->tls, buf, (size_t)n);
+        if (rc < 0) {
+            engine_fail(s, rc);
+            return;
+        }
+        flush_tls(s);
+        return;
+    }
+    /* EOF (or a read error, which ends our side the same way). */
+    if (n < 0)
+        pl_log(PL_LOG_WARN, "reading the local input: %s", strerror(errno));
+    s->in_done = 1;
+    if (s->in_active)
+        uv_poll_stop(&s->in_poll);
+    uv_idle_stop(&s->in_idle);
+    if (pl_stls_close(s->tls) == PL_OK)
+        flush_tls(s);
+    shutdown_write(s);
+    maybe_end(s);
+}
+
+static void on_in_poll(uv_poll_t *p, int status, int events)
+{
+    (void)events;
+    struct sess *s = p->data;
+    if (status < 0) {
+        sess_fail(s, PL_ERR_IO, uv_strerror(status));
+        return;
+    }
+    on_in_ready(s);
+}
+
+static void on_in_idle(uv_idle_t *i)
+{
+    on_in_ready(i->data);
+}
+
+static void input_start(struct sess *s)
+{
+    if (s->in_done || s->ending)
+        return;
+    if (s->in_pollable)
+        uv_poll_start(&s->in_poll, UV_READABLE, on_in_poll);
+    else
+        uv_idle_start(&s->in_idle, on_in_idle);
+}
+
+static void on_out_poll(uv_poll_t *p, int status, int events)
+{
+    (void)events;
+    struct sess *s = p->data;
+    if (status < 0) {
+        sess_fail(s, PL_ERR_IO, uv_strerror(status));
+        return;
+    }
+    pump_out(s);
+}
+
+static void on_tcp_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
+static void alloc_read(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+
+/* Peer data to out_fd, as much as it takes without blocking. */
+static void pump_out(struct sess *s)
+{
+    if (s->ending || s->out_done)
+        return;
+    for (;;) {
+        while (s->ooff < s->olen) {
+            ssize_t n = write(s->out_fd, s->obuf + s->ooff, s->olen - s->ooff);
+            if (n > 0) {
+                s->ooff += (size_t)n;
+                continue;
+            }
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && s->out_pollable) {
+                uv_poll_start(&s->out_poll, UV_WRITABLE, on_out_poll);
+                if (!s->read_paused && s->connected) {
+                    uv_read_stop((uv_stream_t *)&s->tcp);
+                    s->read_paused = 1;
+                }
+                return;
+            }
+            sess_fail(s, PL_ERR_IO, "cannot write the local output");
+            return;
+        }
+        s->ooff = s->olen = 0;
+        int n = pl_stls_read(s->tls, s->obuf, sizeof s->obuf);
+        if (n < 0) {
+            engine_fail(s, n);
+            return;
+        }
+        if (n == 0)
+            break;
+        s->olen = (size_t)n;
+    }
+    if (s->out_pollable)
+        uv_poll_stop(&s->out_poll);
+    if (pl_stls_state(s->tls) == PL_STLS_CLOSED) {
+        /* close_notify: the peer's direction is done; ours stays open
+         * until in_fd ends (half-close). */
+        if (s->out_pollable)
+            (void)fcntl(s->out_fd, F_SETFL, s->out_flags);
+        close(s->out_fd);
+        s->out_fd = -1;
+        s->out_done = 1;
+        maybe_end(s);
+        return;
+    }
+    if (s->tcp_eof) {
+        sess_fail(s, PL_ERR_IO, "the peer closed the connection without close_notify");
+        return;
+    }
+    if (s->read_paused) {
+        s->read_paused = 0;
+        uv_read_start((uv_stream_t *)&s->tcp, alloc_read, on_tcp_read);
+    }
+}
+
+/* ---- the handshake and after ----------------------------------------- */
+
+static void on_established(struct sess *s)
+{
+    struct rt *rt = s->rt;
+    s->established = 1;
+    uv_timer_stop(&s->timer);
+    if (pl_stls_peer(s->tls, &s->info.peer) == PL_OK)
+        s->info.has_peer = 1;
+    if (pl_stls_peer_name(s->tls, s->info.name, sizeof s->info.name) < 0)
+        s->info.name[0] = 0;
+    s->info.role = pl_stls_role(s->tls);
+    s->info.established = 1;
+    int in_fd = -1, out_fd = -1;
+    if (!rt->h || !rt->h->established ||
+        rt->h->established(rt->user, &s->info, &in_fd, &out_fd) != 0 || in_fd < 0 || out_fd < 0) {
+        if (in_fd >= 0)
+            close(in_fd);
+        if (out_fd >= 0)
+            close(out_fd);
+        sess_fail(s, PL_ERR_INVAL, "the application declined the connection");
+        return;
+    }
+    s->in_fd = in_fd;
+    s->out_fd = out_fd;
+    s->in_pollable = uv_poll_init(&rt->loop, &s->in_poll, in_fd) == 0;
+    if (s->in_pollable) {
+        s->in_active = 1;
+        s->in_poll.data = s;
+    }
+    s->out_pollable = uv_poll_init(&rt->loop, &s->out_poll, out_fd) == 0;
+    if (s->out_pollable) {
+        s->out_active = 1;
+        s->out_poll.data = s;
+        s->out_flags = fcntl(out_fd, F_GETFL);
+        if (s->out_flags < 0 || fcntl(out_fd, F_SETFL, s->out_flags | O_NONBLOCK) < 0) {
+            sess_fail(s, PL_ERR_IO, "cannot make the local output non-blocking");
+            return;
+        }
+    }
+    pump_out(s);
+    input_start(s);
+}
+
+static void alloc_read(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    static char space[TCP_READ_SIZE]; /* one loop, one thread: read in place */
+    (void)h;
+    (void)suggested;
+    *buf = uv_buf_init(space, sizeof space);
+}
+
+static void on_tcp_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+    struct sess *s = stream->data;
+    if (s->ending)
+        return;
+    if (nread == UV_EOF) {
+        s->tcp_eof = 1;
+        uv_read_stop(stream);
+        if (!s->established) {
+            if (pl_stls_state(s->tls) == PL_STLS_FAILED)
+                engine_fail(s, pl_stls_error(s->tls, NULL));
+            else
+                sess_fail(s, PL_ERR_AUTH, "the peer closed the connection during the handshake");
+            return;
+        }
+        pump_out(s);
+        return;
+    }
+    if (nread < 0) {
+        sess_fail(s, PL_ERR_IO, uv_strerror((int)nread));
+        return;
+    }
+    if (nread == 0)
+        return;
+    int rc = pl_stls_feed(s->tls, (const uint8_t *)buf->base, (size_t)nread, wall_now());
+    flush_tls(s);
+    if (rc < 0) {
+        engine_fail(s, rc);
+        return;
+    }
+    if (!s->established && pl_stls_state(s->tls) != PL_STLS_HANDSHAKING)
+        on_established(s);
+    else if (s->established)
+        pump_out(s);
+}
+
+static void on_handshake_timeout(uv_timer_t *t)
+{
+    sess_fail(t->data, PL_ERR_AUTH, "the handshake timed out");
+}
+
+/* A session on an initialised s->tcp (accepted, or connecting). */
+static struct sess *sess_new(struct rt *rt)
+{
+    struct sess *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->rt = rt;
+    s->in_fd = s->out_fd = -1;
+    s->info.role = PL_STLS_PEER;
+    if (pl_stls_new(&s->tls, rt->opts->cfg, rt->opts->flags, rt->opts->expected) != PL_OK ||
+        uv_tcp_init(&rt->loop, &s->tcp) != 0) {
+        pl_stls_free(s->tls);
+        free(s);
+        return NULL;
+    }
+    s->tcp.data = s;
+    uv_timer_init(&rt->loop, &s->timer);
+    s->timer.data = s;
+    uv_idle_init(&rt->loop, &s->in_idle);
+    s->in_idle.data = s;
+    return s;
+}
+
+static void sess_start(struct sess *s)
+{
+    struct sockaddr_storage ss;
+    int len = sizeof ss;
+    s->connected = 1;
+    if (uv_tcp_getpeername(&s->tcp, (struct sockaddr *)&ss, &len) == 0)
+        format_addr((struct sockaddr *)&ss, s->info.remote, sizeof s->info.remote);
+    (void)uv_tcp_nodelay(&s->tcp, 1);
+    unsigned ms = s->rt->opts->handshake_timeout_ms;
+    uv_timer_start(&s->timer, on_handshake_timeout, ms ? ms : PL_TCP_HANDSHAKE_TIMEOUT_MS, 0);
+    flush_tls(s); /* our ClientHello, unless server-only */
+    if (!s->ending)
+        uv_read_start((uv_stream_t *)&s->tcp, alloc_read, on_tcp_read);
+}
+
+/* ---- connect ---------------------------------------------------------- */
+
+static void dial(struct sess *s);
+
+static void on_redial_timer(uv_timer_t *t)
+{
+    dial(t->data);
+}
+
+static void on_redial_closed(uv_handle_t *h)
+{
+    struct sess *s = h->data;
+    if (uv_tcp_init(&s->rt->loop, &s->tcp) != 0) {
+        s->connected = 0;
+        sess_fail(s, PL_ERR_INTERNAL, "cannot make a new socket");
+        return;
+    }
+    s->tcp.data = s;
+    uv_timer_start(&s->timer, on_redial_timer, REDIAL_MS, 0);
+}
+
+static void on_connect(uv_connect_t *req, int status)
+{
+    struct sess *s = req->data;
+    /* Bound for a simultaneous open, the other side may not be dialling
+     * yet: its port answers with a reset. Dial again until it does. */
+    if (status == UV_ECONNREFUSED && s->redial && uv_now(&s->rt->loop) < s->dial_deadline) {
+        uv_close((uv_handle_t *)&s->tcp, on_redial_closed);
+        return;
+    }
+    if (status < 0) {
+        sess_fail(s, PL_ERR_IO, uv_strerror(status));
+        return;
+    }
+    sess_start(s);
+}
+
+static void report(struct rt *rt, int err, const char *why)
+{
+    pl_tcp_info info;
+    memset(&info, 0, sizeof info);
+    info.role = PL_STLS_PEER;
+    if (rt->h && rt->h->closed)
+        rt->h->closed(rt->user, &info, err, why);
+    rt->last_err = err;
+}
+
+static void close_left(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+static int run_loop(struct rt *rt)
+{
+    uv_run(&rt->loop, UV_RUN_DEFAULT);
+    uv_walk(&rt->loop, close_left, NULL); /* nothing should be left */
+    uv_run(&rt->loop, UV_RUN_DEFAULT);
+    (void)uv_loop_close(&rt->loop);
+    return rt->last_err;
+}
+
+int pl_tcp_connect(const pl_tcp_opts *opts, const pl_tcp_handler *h, void *user)
+{
+    struct rt rt;
+    struct sockaddr_storage to, from;
+    const char *why = NULL;
+    int rc;
+
+    if (!opts || !opts->cfg || !opts->host || !opts->port)
+        return PL_ERR_INVAL;
+    memset(&from, 0, sizeof from);
+    memset(&rt, 0, sizeof rt);
+    rt.opts = opts;
+    rt.h = h;
+    rt.user = user;
+    if (uv_loop_init(&rt.loop) != 0)
+        return PL_ERR_INTERNAL;
+    rc = resolve(&rt.loop, opts->host, opts->port, 0, &to, &why);
+    if (rc == PL_OK && (opts->bind_host || opts->bind_port))
+        rc = resolve(&rt.loop, opts->bind_host, opts->bind_port ? opts->bind_port : "0", 1, &from,
+                     &why);
+    if (rc != PL_OK) {
+        report(&rt, rc, why);
+        return run_loop(&rt);
+    }
+    struct sess *s = sess_new(&rt);
+    if (!s) {
+        report(&rt, PL_ERR_NOMEM, "cannot set up the connection");
+        return run_loop(&rt);
+    }
+    format_addr((struct sockaddr *)&to, s->info.remote, sizeof s->info.remote);
+    s->to = to;
+    s->from = from;
+    s->redial = opts->bind_host || opts->bind_port;
+    unsigned ms =
+        opts->handshake_timeout_ms ? opts->handshake_timeout_ms : PL_TCP_HANDSHAKE_TIMEOUT_MS;
+    s->dial_deadline = uv_now(&rt.loop) + ms;
+    dial(s);
+    return run_loop(&rt);
+}
+
+static void dial(struct sess *s)
+{
+    /* libuv sets SO_REUSEADDR on bind: two dialers bound to each other's
+     * target ports meet in a TCP simultaneous open. */
+    int e = 0;
+    if (s->redial)
+        e = uv_tcp_bind(&s->tcp, (struct sockaddr *)&s->from, 0);
+    s->conn_req.data = s;
+    if (e == 0)
+        e = uv_tcp_connect(&s->conn_req, &s->tcp, (struct sockaddr *)&s->to, on_connect);
+    if (e != 0)
+        sess_fail(s, PL_ERR_IO, uv_strerror(e));
+}
+
+/* ---- listen ----------------------------------------------------------- */
+
+static void on_accept(uv_stream_t *server, int status)
+{
+    struct rt *rt = server->data;
+    if (status < 0) {
+        pl_log(PL_LOG_WARN, "accept: %s", uv_strerror(status));
+        return;
+    }
+    struct sess *s = sess_new(rt);
+    if (!s) {
+        pl_log(PL_LOG_ERROR, "out of memory for a new connection");
+        return;
+    }
+    if (uv_accept(server, (uv_stream_t *)&s->tcp) != 0) {
+        s->ending = 1;
+        sess_close(s);
+        return;
+    }
+    rt->accepted++;
+    if (rt->opts->max_conns && rt->accepted >= rt->opts->max_conns && rt->listening) {
+        rt->listening = 0;
+        uv_close((uv_handle_t *)&rt->listener, NULL);
+    }
+    sess_start(s);
+}
+
+int pl_tcp_listen(const pl_tcp_opts *opts, const pl_tcp_handler *h, void *user)
+{
+    struct rt rt;
+    struct sockaddr_storage at;
+    const char *why = NULL;
+    int rc, e;
+
+    if (!opts || !opts->cfg || !opts->port || opts->expected)
+        return PL_ERR_INVAL;
+    memset(&rt, 0, sizeof rt);
+    rt.opts = opts;
+    rt.h = h;
+    rt.user = user;
+    if (uv_loop_init(&rt.loop) != 0)
+        return PL_ERR_INTERNAL;
+    rc = resolve(&rt.loop, opts->host, opts->port, 1, &at, &why);
+    if (rc != PL_OK) {
+        report(&rt, rc, why);
+        return run_loop(&rt);
+    }
+    uv_tcp_init(&rt.loop, &rt.listener);
+    rt.listener.data = &rt;
+    rt.listening = 1;
+    e = uv_tcp_bind(&rt.listener, (struct sockaddr *)&at, 0);
+    if (e == 0)
+        e = uv_listen((uv_stream_t *)&rt.listener, BACKLOG, on_accept);
+    if (e != 0) {
+        rt.listening = 0;
+        uv_close((uv_handle_t *)&rt.listener, NULL);
+        report(&rt, PL_ERR_IO, uv_strerror(e));
+        return run_loop(&rt);
+    }
+    if (h && h->listening) {
+        char addr[PL_TCP_ADDR_MAX];
+        int len = sizeof at;
+        if (uv_tcp_getsockname(&rt.listener, (struct sockaddr *)&at, &len) == 0)
+            format_addr((struct sockaddr *)&at, addr, sizeof addr);
+        else
+            snprintf(addr, sizeof addr, "?");
+        h->listening(user, addr);
+    }
+    return run_loop(&rt);
+}
