@@ -430,6 +430,8 @@ static void on_established(struct sess *s)
         s->info.name[0] = 0;
     s->info.role = pl_stls_role(s->tls);
     s->info.established = 1;
+    pl_log(PL_LOG_INFO, "tcp: %s authenticated; we are the TLS %s", s->info.remote,
+           s->info.role == PL_STLS_CLIENT ? "client" : "server");
     int in_fd = -1, out_fd = -1;
     if (!rt->h || !rt->h->established ||
         rt->h->established(rt->user, &s->info, &in_fd, &out_fd) != 0 || in_fd < 0 || out_fd < 0) {

@@ -7,7 +7,7 @@
 # its own config home under $WORK; ports are free ones picked at run time.
 . "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 
-plan 40
+plan 42
 
 PIDS=()
 cleanup() {
@@ -136,11 +136,11 @@ check "--exec cat echoes 3 MB back through pipes" \
 so_ok=0
 for attempt in 1 2 3 4 5; do
     read -r p1 p2 <<<"$(free_ports 2)"
-    as alice connect --bind "127.0.0.1:$p1" --tcp "127.0.0.1:$p2" "$bob_fp" <"$WORK/big" \
+    as alice -v connect --bind "127.0.0.1:$p1" --tcp "127.0.0.1:$p2" "$bob_fp" <"$WORK/big" \
         >"$WORK/so.a" 2>"$WORK/so.a.err" &
     apid=$!
     PIDS+=($apid)
-    as bob connect --bind "127.0.0.1:$p2" --tcp "127.0.0.1:$p1" "$alice_fp" <"$WORK/big2" \
+    as bob -v connect --bind "127.0.0.1:$p2" --tcp "127.0.0.1:$p1" "$alice_fp" <"$WORK/big2" \
         >"$WORK/so.b" 2>"$WORK/so.b.err"
     brc=$?
     wait $apid
@@ -157,6 +157,10 @@ check "simultaneous open: data arrived both ways" \
     '[ "$(sha "$WORK/so.b")" = "$(sha "$WORK/big")" ] && [ "$(sha "$WORK/so.a")" = "$(sha "$WORK/big2")" ]'
 check "simultaneous open: each side names the other" \
     'grep -qF "connected to $bob_fp" "$WORK/so.a.err" && grep -qF "connected to $alice_fp" "$WORK/so.b.err"'
+# roles: one TLS client and one TLS server, whoever drew the lower value
+roles() { cat "$1" "$2" | sed -n 's/.*we are the TLS \(client\|server\).*/\1/p' | sort | tr '\n' ' '; }
+check "simultaneous open: the tie-breaker made one client and one server" \
+    '[ "$(roles "$WORK/so.a.err" "$WORK/so.b.err")" = "client server " ]'
 
 # ---- relay-style splice: socat joins two accepted connections; both ends
 # dial (role peer), both send a ClientHello, the tie-breaker settles roles.
@@ -175,7 +179,7 @@ splice() {
         ss -Hltn "sport = :$p1" 2>/dev/null | grep -q LISTEN && break
         sleep 0.05
     done
-    as alice connect --tcp "127.0.0.1:$p1" "$bob_fp" "${a_args[@]}" <"$WORK/big" \
+    as alice -v connect --tcp "127.0.0.1:$p1" "$bob_fp" "${a_args[@]}" <"$WORK/big" \
         >"$WORK/sp.a" 2>"$WORK/sp.a.err" &
     apid=$!
     PIDS+=($apid)
@@ -183,7 +187,7 @@ splice() {
         ss -Hltn "sport = :$p2" 2>/dev/null | grep -q LISTEN && break
         sleep 0.05
     done
-    as bob connect --tcp "127.0.0.1:$p2" "$alice_fp" "${b_args[@]}" <"$WORK/big2" \
+    as bob -v connect --tcp "127.0.0.1:$p2" "$alice_fp" "${b_args[@]}" <"$WORK/big2" \
         >"$WORK/sp.b" 2>"$WORK/sp.b.err"
     brc=$?
     wait $apid
@@ -199,6 +203,8 @@ if command -v socat >/dev/null && command -v ss >/dev/null; then
         '[ "$(sha "$WORK/sp.b")" = "$(sha "$WORK/big")" ] && [ "$(sha "$WORK/sp.a")" = "$(sha "$WORK/big2")" ]'
     check "splice: each side names the other" \
         'grep -qF "connected to $bob_fp" "$WORK/sp.a.err" && grep -qF "connected to $alice_fp" "$WORK/sp.b.err"'
+    check "splice: the tie-breaker made one client and one server" \
+        '[ "$(roles "$WORK/sp.a.err" "$WORK/sp.b.err")" = "client server " ]'
     splice --client-only -- --client-only
     err=$(cat "$WORK/sp.a.err" "$WORK/sp.b.err")
     check "splice, both --client-only: both fail (exit 1)" '[ $arc -eq 1 ] && [ $brc -eq 1 ]'
@@ -206,10 +212,11 @@ if command -v socat >/dev/null && command -v ss >/dev/null; then
         'grep -q "cannot settle who is the TLS client" "$WORK/sp.a.err" && grep -q "cannot settle" "$WORK/sp.b.err"'
     splice --client-only -- --server-only
     err=$(cat "$WORK/sp.a.err" "$WORK/sp.b.err")
-    check "splice, --client-only meets --server-only: works" \
-        '[ $arc -eq 0 ] && [ $brc -eq 0 ] && [ "$(sha "$WORK/sp.b")" = "$(sha "$WORK/big")" ]'
+    check "splice, --client-only meets --server-only: works, roles as asked" \
+        '[ $arc -eq 0 ] && [ $brc -eq 0 ] && [ "$(sha "$WORK/sp.b")" = "$(sha "$WORK/big")" ] &&
+         grep -q "TLS client" "$WORK/sp.a.err" && grep -q "TLS server" "$WORK/sp.b.err"'
 else
-    for d in 1 2 3 4 5 6; do skip "splice $d" "socat or ss not installed"; done
+    for d in 1 2 3 4 5 6 7; do skip "splice $d" "socat or ss not installed"; done
 fi
 
 # ---- refusals
