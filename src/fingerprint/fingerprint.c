@@ -239,10 +239,17 @@ fail:
     return PL_ERR_PARSE;
 }
 
+/* The hash value B of the fingerprint text. */
+static int digest_b64(const pl_fingerprint *fp, char b64[PL_FP_B64_LEN + 1])
+{
+    int n = pl_b64url_encode(fp->digest, PL_FP_DIGEST_LEN, b64, PL_FP_B64_LEN + 1);
+    return n == PL_FP_B64_LEN ? PL_OK : PL_ERR_INTERNAL;
+}
+
 int pl_fingerprint_format(const pl_fingerprint *fp, char *out, size_t cap)
 {
     char b64[PL_FP_B64_LEN + 1];
-    if (pl_b64url_encode(fp->digest, PL_FP_DIGEST_LEN, b64, sizeof b64) != PL_FP_B64_LEN)
+    if (digest_b64(fp, b64) != PL_OK)
         return PL_ERR_INTERNAL;
     pl_wr w = pl_wr_init(out, cap);
     pl_wr_str(&w, "ni://");
@@ -289,7 +296,7 @@ int pl_fingerprint_well_known_url(const pl_fingerprint *fp, char *out, size_t ca
     char b64[PL_FP_B64_LEN + 1];
     if (!fp->authority[0])
         return PL_ERR_INVAL;
-    if (pl_b64url_encode(fp->digest, PL_FP_DIGEST_LEN, b64, sizeof b64) != PL_FP_B64_LEN)
+    if (digest_b64(fp, b64) != PL_OK)
         return PL_ERR_INTERNAL;
     pl_wr w = pl_wr_init(out, cap);
     pl_wr_str(&w, "https://");

@@ -14,7 +14,6 @@
  * OpenSSH, when anyone but its owner can read or write it.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
@@ -217,18 +216,17 @@ int pl_identity_load(pl_identity **out, const char *path, const char **why)
     if (!why)
         why = &dummy;
     *out = NULL;
-    /* O_NONBLOCK: opening a FIFO must not hang before it can be refused. */
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-    if (fd < 0) {
-        *why = errno == ENOENT ? "no identity file there" : "cannot open the identity file";
-        return errno == ENOENT ? PL_ERR_NOTFOUND : PL_ERR_IO;
+    /* One open, checks on the open file, no hang on a FIFO (util/file.c). */
+    int fd;
+    rc = pl_file_open_regular(path, &fd, &st);
+    if (rc == PL_ERR_NOTFOUND) {
+        *why = "no identity file there";
+        return rc;
     }
-    /* fstat the open file: no window for a swap between check and read. */
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
-        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) != 0) {
-        *why = "the identity path is not a regular file";
-        close(fd);
-        return PL_ERR_IO;
+    if (rc != PL_OK) {
+        *why = errno == EISDIR || errno == EINVAL ? "the identity path is not a regular file"
+                                                  : "cannot open the identity file";
+        return rc;
     }
     if ((st.st_mode & 077) != 0) {
         *why = "the identity file is accessible by group or others: chmod 600 it";
