@@ -94,7 +94,8 @@ out:
 static int setup_ctx(SSL_CTX *ctx, EVP_PKEY *key, X509 *cert)
 {
     const int verify = SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
-    const unsigned ext_ctx = SSL_EXT_TLS_ONLY | SSL_EXT_TLS1_3_ONLY | SSL_EXT_CLIENT_HELLO;
+    const unsigned ext_ctx = SSL_EXT_TLS_ONLY | SSL_EXT_TLS1_3_ONLY | SSL_EXT_CLIENT_HELLO |
+                             SSL_EXT_TLS1_3_ENCRYPTED_EXTENSIONS;
     if (SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) != 1 ||
         SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION) != 1 ||
         SSL_CTX_set1_sigalgs_list(ctx, "ed25519") != 1 ||

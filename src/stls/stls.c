@@ -49,8 +49,12 @@ struct pl_stls {
     uint64_t now;
     uint64_t tiebreak;
     uint8_t tiebreak_wire[PL_STLS_TIEBREAK_LEN];
-    size_t sent;   /* bytes of output handed out so far */
-    bool sniffing; /* the peer's first record has not been judged yet */
+    size_t sent;      /* bytes of output handed out so far */
+    bool hs_done;     /* OpenSSL finished the handshake and the peer was accepted */
+    bool peer_is_pl;  /* server: the ClientHello carried the tie-breaker */
+    bool confirm_due; /* client: the server echoed it, so it will confirm */
+    bool confirmed;   /* client: the server's confirmation (KeyUpdate) arrived */
+    bool sniffing;    /* the peer's first record has not been judged yet */
     size_t first_len;
     uint8_t first[PL_STLS_RECORD_MAX];
 };
@@ -84,6 +88,20 @@ static int fail_tls(pl_stls *s)
     return fail(s, PL_ERR_AUTH, "the TLS handshake failed");
 }
 
+/* A peerlink server confirms that it accepted our certificate with a
+ * KeyUpdate right after the handshake (docs/formats.md §5.3); OpenSSL
+ * handles the KeyUpdate itself, this only notices it arrived. */
+static void on_message(int write_p, int version, int content_type, const void *buf, size_t len,
+                       SSL *ssl, void *arg)
+{
+    pl_stls *s = arg;
+    (void)version;
+    (void)ssl;
+    if (!write_p && content_type == SSL3_RT_HANDSHAKE && len >= 1 &&
+        ((const uint8_t *)buf)[0] == SSL3_MT_KEY_UPDATE && s->hs_done)
+        s->confirmed = true;
+}
+
 static int new_session(pl_stls *s, bool client)
 {
     s->ssl = SSL_new(s->cfg->ctx);
@@ -100,6 +118,8 @@ static int new_session(pl_stls *s, bool client)
     BIO_set_mem_eof_return(s->in, -1); /* empty means "more to come", not EOF */
     SSL_set_bio(s->ssl, s->in, s->out);
     SSL_set_app_data(s->ssl, s);
+    SSL_set_msg_callback(s->ssl, on_message);
+    SSL_set_msg_callback_arg(s->ssl, s);
     if (client)
         SSL_set_connect_state(s->ssl);
     else
@@ -122,12 +142,47 @@ static bool peer_is_accepted(const pl_stls *s)
            pl_fingerprint_from_key(&fp, pk, NULL) == PL_OK && pl_fingerprint_equal(&fp, &s->peer);
 }
 
+/* Once OpenSSL finished the handshake: a server that met a peerlink
+ * client sends the confirmation; a client that was promised one waits for
+ * it (or for the server's first application data, which implies it). */
+static int finish_handshake(pl_stls *s)
+{
+    if (!s->hs_done) {
+        if (s->state == PL_STLS_FAILED || !peer_is_accepted(s)) /* belt and braces */
+            return fail(s, PL_ERR_AUTH, "the handshake ended without an accepted peer");
+        s->hs_done = true;
+        if (s->role == PL_STLS_SERVER && s->peer_is_pl) {
+            if (SSL_key_update(s->ssl, SSL_KEY_UPDATE_NOT_REQUESTED) != 1 ||
+                SSL_do_handshake(s->ssl) != 1)
+                return fail_tls(s);
+        }
+    }
+    if (s->role == PL_STLS_CLIENT && s->confirm_due && !s->confirmed) {
+        uint8_t c;
+        size_t n;
+        if (SSL_peek_ex(s->ssl, &c, 1, &n) == 1) {
+            s->confirmed = true; /* application data: the server accepted us */
+        } else {
+            int e = SSL_get_error(s->ssl, 0);
+            if (e == SSL_ERROR_ZERO_RETURN)
+                return fail(s, PL_ERR_AUTH, "the peer closed the connection before accepting us");
+            if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
+                return fail_tls(s);
+            ERR_clear_error();
+        }
+        if (!s->confirmed)
+            return PL_OK;
+    }
+    s->state = PL_STLS_ESTABLISHED;
+    return PL_OK;
+}
+
 /* Run the handshake as far as the bytes allow; once established, let
  * OpenSSL look at what arrived so alerts and close_notify are noticed. */
 static int drive(pl_stls *s)
 {
     ERR_clear_error();
-    if (s->state == PL_STLS_HANDSHAKING) {
+    if (s->state == PL_STLS_HANDSHAKING && !s->hs_done) {
         int r = SSL_do_handshake(s->ssl);
         if (r != 1) {
             int e = SSL_get_error(s->ssl, r);
@@ -135,9 +190,11 @@ static int drive(pl_stls *s)
                 return s->state == PL_STLS_FAILED ? s->err : PL_OK;
             return fail_tls(s);
         }
-        if (s->state == PL_STLS_FAILED || !peer_is_accepted(s)) /* belt and braces */
-            return fail(s, PL_ERR_AUTH, "the handshake ended without an accepted peer");
-        s->state = PL_STLS_ESTABLISHED;
+    }
+    if (s->state == PL_STLS_HANDSHAKING) {
+        int rc = finish_handshake(s);
+        if (rc != PL_OK || s->state != PL_STLS_ESTABLISHED)
+            return rc;
     }
     if (s->state == PL_STLS_ESTABLISHED) {
         uint8_t c;
@@ -446,26 +503,43 @@ SSL *pl_stls_session(const pl_stls *s)
 
 /* ---- callbacks OpenSSL runs inside the handshake -------------------- */
 
+/* ClientHello: our tie-breaker. EncryptedExtensions (OpenSSL asks only
+ * when the client sent the extension): empty, the promise to confirm. */
 int pl_stls_ext_add(SSL *ssl, unsigned int type, unsigned int context, const unsigned char **out,
                     size_t *outlen, X509 *x, size_t chainidx, int *al, void *arg)
 {
     const pl_stls *s = SSL_get_app_data(ssl);
-    if (!s || !(context & SSL_EXT_CLIENT_HELLO))
+    if (!s)
         return 0; /* leave it out */
-    *out = s->tiebreak_wire;
-    *outlen = sizeof s->tiebreak_wire;
-    return 1;
+    if (context & SSL_EXT_CLIENT_HELLO) {
+        *out = s->tiebreak_wire;
+        *outlen = sizeof s->tiebreak_wire;
+        return 1;
+    }
+    if (context & SSL_EXT_TLS1_3_ENCRYPTED_EXTENSIONS) {
+        *out = NULL;
+        *outlen = 0;
+        return 1;
+    }
+    return 0;
 }
 
-/* A server session sees the extension again; settle() has already acted
- * on it, so only its shape is checked. */
+/* A server session sees the tie-breaker again (settle() has already acted
+ * on it, so only its shape is checked) and learns its client is peerlink;
+ * a client learns its server will confirm. */
 int pl_stls_ext_parse(SSL *ssl, unsigned int type, unsigned int context, const unsigned char *in,
                       size_t inlen, X509 *x, size_t chainidx, int *al, void *arg)
 {
-    if (inlen != PL_STLS_TIEBREAK_LEN) {
+    pl_stls *s = SSL_get_app_data(ssl);
+    size_t want = (context & SSL_EXT_CLIENT_HELLO) ? PL_STLS_TIEBREAK_LEN : 0;
+    if (!s || inlen != want) {
         *al = SSL_AD_DECODE_ERROR;
         return 0;
     }
+    if (context & SSL_EXT_CLIENT_HELLO)
+        s->peer_is_pl = true;
+    else
+        s->confirm_due = true;
     return 1;
 }
 

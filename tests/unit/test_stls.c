@@ -302,6 +302,40 @@ static void dial_accept(void **state)
     node_free(&b);
 }
 
+/* The client reports the connection established only once the server has
+ * judged its certificate and confirmed with a KeyUpdate (formats.md §5.3);
+ * the server is established when the client's Finished arrives. */
+static void confirmation_waits(void **state)
+{
+    (void)state;
+    node a, b;
+    pair(&a, &b, 1, 1);
+    pl_stls *c = engine(&a, PL_STLS_CLIENT, &b.fp);
+    pl_stls *s = engine(&b, PL_STLS_SERVER, NULL);
+    assert_true(move(c, s, CHUNK, NOW) > 0); /* ClientHello */
+    assert_true(move(s, c, CHUNK, NOW) > 0); /* ServerHello ... Finished */
+    assert_int_equal(pl_stls_state(c), PL_STLS_HANDSHAKING);
+    assert_int_equal(pl_stls_write(c, (const uint8_t *)"x", 1), PL_ERR_INVAL);
+    assert_true(move(c, s, CHUNK, NOW) > 0); /* Certificate ... Finished */
+    assert_int_equal(pl_stls_state(s), PL_STLS_ESTABLISHED);
+    assert_int_equal(pl_stls_state(c), PL_STLS_HANDSHAKING);
+    size_t confirm = pl_stls_pending(s);
+    assert_true(confirm > 0 && confirm < 64); /* one record: the KeyUpdate */
+    /* delivered a byte at a time, it still confirms exactly once complete */
+    static uint8_t buf[CHUNK];
+    int n = pl_stls_output(s, buf, sizeof buf);
+    assert_int_equal((size_t)n, confirm);
+    for (int i = 0; i < n; i++) {
+        assert_int_equal(pl_stls_state(c), PL_STLS_HANDSHAKING);
+        assert_int_equal(pl_stls_feed(c, buf + i, 1, NOW), PL_OK);
+    }
+    established(c, s, &a, &b);
+    pl_stls_free(c);
+    pl_stls_free(s);
+    node_free(&a);
+    node_free(&b);
+}
+
 /* Bytes may arrive in any split, down to one at a time. */
 static void dial_accept_bytewise(void **state)
 {
@@ -700,9 +734,11 @@ static void wrong_key_fails_when_serving(void **state)
     node_free(&c);
 }
 
-/* A refused client finishes its side of the TLS 1.3 handshake before the
- * server judges its certificate; what it sends then must never surface,
- * and the server reports which key it refused and why. */
+/* A client finishes its side of the TLS 1.3 handshake before the server
+ * judges its certificate, so it waits for the server's confirmation
+ * (formats.md §5.3) before it reports the connection established or lets
+ * data through. A refused client never gets there: the server reports
+ * which key it refused and why, and the client fails on the alert. */
 static void refused(int err, const char *why, void (*setup)(node *a, node *b))
 {
     node a, b;
@@ -715,9 +751,9 @@ static void refused(int err, const char *why, void (*setup)(node *a, node *b))
     assert_true(move(ea, eb, CHUNK, NOW) > 0); /* ClientHello */
     assert_int_equal(pl_stls_write(eb, (const uint8_t *)"early", 5), PL_ERR_INVAL);
     assert_true(move(eb, ea, CHUNK, NOW) > 0); /* ServerHello ... Finished */
-    assert_int_equal(pl_stls_state(ea), PL_STLS_ESTABLISHED);
-    assert_int_equal(pl_stls_write(ea, (const uint8_t *)"secret", 6), 6);
-    assert_true(move(ea, eb, CHUNK, NOW) > 0); /* Certificate ... Finished, data */
+    assert_int_equal(pl_stls_state(ea), PL_STLS_HANDSHAKING);
+    assert_int_equal(pl_stls_write(ea, (const uint8_t *)"secret", 6), PL_ERR_INVAL);
+    assert_true(move(ea, eb, CHUNK, NOW) > 0); /* Certificate ... Finished */
     assert_failed(eb, err, why);
     assert_peer(eb, &a);
     char name[PL_STLS_NAME_MAX + 1];
@@ -1269,6 +1305,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(dial_accept),
         cmocka_unit_test(dial_accept_bytewise),
+        cmocka_unit_test(confirmation_waits),
         cmocka_unit_test(peer_dials_server),
         cmocka_unit_test(cross_lower_first),
         cmocka_unit_test(cross_higher_first),
