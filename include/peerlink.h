@@ -525,6 +525,7 @@ int pl_stls_peer_name(const pl_stls *s, char *out, size_t cap) PL_WUR;
 
 #define PL_TCP_ADDR_MAX             64    /* "[v6 address]:port", incl. NUL */
 #define PL_TCP_HANDSHAKE_TIMEOUT_MS 10000 /* default time to authenticate the peer */
+#define PL_TCP_HANDSHAKES_MAX       64    /* default cap on handshakes in progress (listen) */
 
 typedef struct pl_tcp_opts {
     const pl_stls_config *cfg;      /* borrowed for the whole call */
@@ -536,6 +537,9 @@ typedef struct pl_tcp_opts {
     const char *bind_port;          /* ... to this port (NULL: any); SO_REUSEADDR is set */
     unsigned max_conns;             /* listen: stop accepting after this many; 0 = never */
     unsigned handshake_timeout_ms;  /* 0: PL_TCP_HANDSHAKE_TIMEOUT_MS */
+    const char *accept_host;        /* connect: also accept the dialled peer here (NULL: any) ... */
+    const char *accept_port;        /* ... on this port (NULL: dial only); see pl_tcp_connect */
+    unsigned max_handshakes;        /* listen: connections authenticating at once; 0: default */
 } pl_tcp_opts;
 
 typedef struct pl_tcp_info {
@@ -545,6 +549,7 @@ typedef struct pl_tcp_info {
     char name[PL_STLS_NAME_MAX + 1]; /* peer's display name, "" when none */
     unsigned role;                   /* PL_STLS_CLIENT or _SERVER once settled, else _PEER */
     char remote[PL_TCP_ADDR_MAX];    /* the peer's address, "" when unknown */
+    int dialled;                     /* 1 when this node opened the TCP connection */
 } pl_tcp_info;
 
 typedef struct pl_tcp_handler {
@@ -569,12 +574,35 @@ typedef struct pl_tcp_handler {
  * other side of a simultaneous open is not dialling yet) is repeated every
  * millisecond until the handshake timeout. Returns the error given to closed
  * (0 when the session ended cleanly); PL_ERR_INVAL for bad options,
- * PL_ERR_INTERNAL when the event loop cannot start. */
+ * PL_ERR_INTERNAL when the event loop cannot start.
+ *
+ * With accept_port set (needs `expected`), the node also listens there for
+ * the same peer dialling it at the same time (each side knowing the other's
+ * address), redialling a refused dial until the handshake timeout. When
+ * both connections authenticate, the one dialled by the node with the lower
+ * fingerprint is kept on both sides and the other is closed: that node
+ * decides, and confirms the connection it keeps with one byte before any
+ * application data (docs/formats.md §5.6; both sides must use this mode).
+ * Only the kept session reaches `established` and `closed`; if none is
+ * kept, `closed` gets the last failure. */
 int pl_tcp_connect(const pl_tcp_opts *opts, const pl_tcp_handler *h, void *user) PL_WUR;
+
+/* STARTTLS: run one session on a connected TCP socket that the application
+ * opened and used in the clear (a line protocol that agreed to start TLS).
+ * pre[0..pre_len) are bytes the application already read past its own
+ * protocol (the start of the peer's TLS); they are fed first. Either side
+ * may send its ClientHello first, or both at once: the tie-breaker settles
+ * the roles as on a fresh connection. The runtime takes fd in every case
+ * and closes it. host, port, bind_* and accept_* must be NULL. Returns as
+ * pl_tcp_connect. */
+int pl_tcp_adopt(const pl_tcp_opts *opts, int fd, const uint8_t *pre, size_t pre_len,
+                 const pl_tcp_handler *h, void *user) PL_WUR;
 
 /* Listen on host:port and serve each connection as its own session,
  * concurrently, until max_conns connections were accepted and have ended
- * (with max_conns 0: until an error stops the listener). Returns the error
+ * (with max_conns 0: until an error stops the listener). At most
+ * max_handshakes (default PL_TCP_HANDSHAKES_MAX) connections authenticate
+ * at once; one more is closed as soon as it is accepted. Returns the error
  * of the last session to end (as for pl_tcp_connect), or the listening
  * error. */
 int pl_tcp_listen(const pl_tcp_opts *opts, const pl_tcp_handler *h, void *user) PL_WUR;

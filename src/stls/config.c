@@ -131,6 +131,7 @@ int pl_stls_config_new(pl_stls_config **out, const pl_identity *id, const char *
     if (!cfg)
         return PL_ERR_NOMEM;
     cfg->random = default_random;
+    pl_identity_fingerprint(id, &cfg->self);
     X509 *cert = NULL;
     EVP_PKEY *key = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, pl_identity_seed(id),
                                                  PL_ED25519_SEED_LEN);

@@ -163,10 +163,12 @@ static int finish_handshake(pl_stls *s)
         if (SSL_peek_ex(s->ssl, &c, 1, &n) == 1) {
             s->confirmed = true; /* application data: the server accepted us */
         } else {
+            /* The KeyUpdate may come with the peer's close_notify behind it
+             * (a server with nothing to say): confirmed all the same. */
             int e = SSL_get_error(s->ssl, 0);
-            if (e == SSL_ERROR_ZERO_RETURN)
+            if (e == SSL_ERROR_ZERO_RETURN && !s->confirmed)
                 return fail(s, PL_ERR_AUTH, "the peer closed the connection before accepting us");
-            if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
+            if (e != SSL_ERROR_ZERO_RETURN && e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
                 return fail_tls(s);
             ERR_clear_error();
         }

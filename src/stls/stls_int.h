@@ -20,6 +20,7 @@ struct pl_stls_config {
     const pl_trust *trust;
     pl_random_fn random;
     void *random_user;
+    pl_fingerprint self; /* the node's own fingerprint (settles duplicate connections) */
 };
 
 /* What a peer's first record is, as far as role settlement cares. */

@@ -12,7 +12,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "peerlink.h"
@@ -299,15 +303,16 @@ static void untrusted_refused(void **state)
     memset(&sb, 0, sizeof sb);
     sb.refuse = 1; /* would fail the child's status if it were reached */
     listener(&c, &b, PL_STLS_SERVER, &sb);
-    /* A TLS 1.3 client finishes before the server has judged its
-     * certificate, so the dialler may see the session start before the
-     * refusal arrives; either way it ends in an error. */
+    /* The dialler waits for the server's confirmation (formats.md §5.5),
+     * so it never reports the refused session as established. */
     memset(&sa, 0, sizeof sa);
     sa.in_path = "/dev/null";
     sa.out_path = "/dev/null";
-    assert_true(dial(&a, &b.fp, PL_STLS_CLIENT | PL_STLS_ACCEPT_UNKNOWN, c.port, &sa) < 0);
+    assert_int_equal(dial(&a, &b.fp, PL_STLS_CLIENT | PL_STLS_ACCEPT_UNKNOWN, c.port, &sa),
+                     PL_ERR_AUTH);
     assert_int_equal(child_result(&c), PL_ERR_UNTRUSTED);
     assert_int_equal(sa.closed, 1);
+    assert_int_equal(sa.established, 0);
     node_free(&a);
     node_free(&b);
 }
@@ -363,12 +368,240 @@ static void declined(void **state)
     node_free(&b);
 }
 
+/* ---- STARTTLS ------------------------------------------------------------ */
+
+static int tcp_pair(int *a, int *b)
+{
+    struct sockaddr_in sa;
+    socklen_t len = sizeof sa;
+    int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(l, (struct sockaddr *)&sa, sizeof sa), 0);
+    assert_int_equal(listen(l, 1), 0);
+    assert_int_equal(getsockname(l, (struct sockaddr *)&sa, &len), 0);
+    *a = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_int_equal(connect(*a, (struct sockaddr *)&sa, sizeof sa), 0);
+    *b = accept(l, NULL, NULL);
+    assert_true(*b >= 0);
+    close(l);
+    return 0;
+}
+
+static const char LINE_HELLO_A[] = "HELLO alpha\r\nSTARTTLS\r\n";
+static const char LINE_HELLO_B[] = "HELLO beta\r\nSTARTTLS\r\n";
+
+/* Read the peer's clear-text lines up to and including STARTTLS with one
+ * buffered read, as a line-protocol library would: whatever came after
+ * (the start of the peer's TLS) is returned in pre. */
+static size_t read_lines(int fd, const char *want, uint8_t *pre, size_t cap)
+{
+    static char buf[8192];
+    size_t got = 0, wl = strlen(want);
+    while (got < wl) {
+        ssize_t n = recv(fd, buf + got, sizeof buf - got, 0);
+        assert_true(n > 0);
+        got += (size_t)n;
+    }
+    assert_memory_equal(buf, want, wl);
+    assert_true(got - wl <= cap);
+    memcpy(pre, buf + wl, got - wl);
+    return got - wl;
+}
+
+static void opts_adopt(pl_tcp_opts *o, const node *n, const pl_fingerprint *expected)
+{
+    memset(o, 0, sizeof *o);
+    o->cfg = n->cfg;
+    o->flags = PL_STLS_PEER | (expected ? PL_STLS_ACCEPT_UNKNOWN : 0);
+    o->expected = expected;
+}
+
+/* Both sides say STARTTLS and start TLS at once on a socket they opened
+ * themselves: the ClientHellos cross and the tie-breaker settles them.
+ * One side reads the other's ClientHello together with its last line and
+ * hands those bytes over (pre). */
+static void starttls_symmetric(void **state)
+{
+    (void)state;
+    node a, b;
+    files f;
+    seen sa, sb;
+    int fa, fb;
+    node_init(&a, 0x11, "alpha");
+    node_init(&b, 0x22, "beta");
+    files_init(&f);
+    tcp_pair(&fa, &fb);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        static uint8_t pre[8192];
+        pl_tcp_opts o;
+        close(fa);
+        alarm(20);
+        if (send(fb, LINE_HELLO_B, strlen(LINE_HELLO_B), 0) < 0)
+            _exit(98);
+        size_t n = read_lines(fb, LINE_HELLO_A, pre, sizeof pre);
+        memset(&sb, 0, sizeof sb);
+        sb.in_path = f.b_in;
+        sb.out_path = f.b_out;
+        opts_adopt(&o, &b, NULL); /* the trust store decides */
+        allow(&b, &a);
+        int rc = pl_tcp_adopt(&o, fb, pre, n, &handler, &sb);
+        _exit(sb.closed == 1 && sb.established == 1 ? -rc : 99);
+    }
+    close(fb);
+    static uint8_t pre[8192];
+    assert_true(send(fa, LINE_HELLO_A, strlen(LINE_HELLO_A), 0) > 0);
+    /* let the peer's ClientHello arrive behind its STARTTLS line */
+    struct pollfd p = {fa, POLLIN, 0};
+    assert_int_equal(poll(&p, 1, 5000), 1);
+    struct timespec ts = {0, 200 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    size_t n = read_lines(fa, LINE_HELLO_B, pre, sizeof pre);
+    assert_true(n > 0); /* the peer's ClientHello came with its line */
+    pl_tcp_opts o;
+    opts_adopt(&o, &a, &b.fp);
+    memset(&sa, 0, sizeof sa);
+    sa.in_path = f.a_in;
+    sa.out_path = f.a_out;
+    assert_int_equal(pl_tcp_adopt(&o, fa, pre, n, &handler, &sa), PL_OK);
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    assert_int_equal(sa.established, 1);
+    assert_true(pl_fingerprint_equal(&sa.info.peer, &b.fp));
+    assert_int_equal(sa.info.dialled, 0);
+    same_file(f.a_in, f.b_out);
+    same_file(f.b_in, f.a_out);
+    files_free(&f);
+    node_free(&a);
+    node_free(&b);
+}
+
+static void adopt_bad(void **state)
+{
+    (void)state;
+    node a;
+    pl_tcp_opts o;
+    int p[2];
+    node_init(&a, 0x11, "a");
+    opts_adopt(&o, &a, NULL);
+    assert_int_equal(pipe(p), 0);
+    assert_int_equal(pl_tcp_adopt(&o, p[0], NULL, 0, &handler, NULL), PL_ERR_INVAL);
+    assert_int_equal(fcntl(p[0], F_GETFD), -1); /* taken and closed all the same */
+    close(p[1]);
+    int fa, fb;
+    tcp_pair(&fa, &fb);
+    o.host = "127.0.0.1";
+    assert_int_equal(pl_tcp_adopt(&o, fa, NULL, 0, &handler, NULL), PL_ERR_INVAL);
+    assert_int_equal(fcntl(fa, F_GETFD), -1);
+    o.host = NULL;
+    assert_int_equal(pl_tcp_adopt(&o, fb, NULL, 1, &handler, NULL), PL_ERR_INVAL); /* pre NULL */
+    assert_int_equal(pl_tcp_adopt(NULL, -1, NULL, 0, &handler, NULL), PL_ERR_INVAL);
+    /* meeting needs the peer's fingerprint */
+    memset(&o, 0, sizeof o);
+    o.cfg = a.cfg;
+    o.flags = PL_STLS_PEER;
+    o.host = "127.0.0.1";
+    o.port = "1";
+    o.accept_port = "0";
+    assert_int_equal(pl_tcp_connect(&o, &handler, NULL), PL_ERR_INVAL);
+    o.host = NULL;
+    o.port = "0";
+    assert_int_equal(pl_tcp_listen(&o, &handler, NULL), PL_ERR_INVAL); /* accept_* on listen */
+    node_free(&a);
+}
+
+static void dbg_log(void *user, enum pl_log_level level, const char *msg)
+{
+    (void)user;
+    fprintf(stderr, "log %d: %s\n", (int)level, msg);
+}
+
+/* ---- a cap on handshakes in progress ------------------------------------- */
+
+/* A listener that allows one handshake at a time: a second connection that
+ * arrives while a silent one holds the slot is closed at once; once the
+ * slot is free, a real peer gets through. */
+static void handshake_cap(void **state)
+{
+    (void)state;
+    node a, b;
+    seen sa, sb;
+    int fds[2];
+    node_init(&a, 0x11, "alpha");
+    node_init(&b, 0x22, "beta");
+    allow(&b, &a);
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        pl_tcp_opts o;
+        close(fds[0]);
+        memset(&sb, 0, sizeof sb);
+        sb.port_fd = fds[1];
+        sb.in_path = "/dev/null";
+        sb.out_path = "/dev/null";
+        memset(&o, 0, sizeof o);
+        o.cfg = b.cfg;
+        o.flags = PL_STLS_PEER;
+        o.host = "127.0.0.1";
+        o.port = "0";
+        o.max_conns = 2; /* the silent one and the real one */
+        o.max_handshakes = 1;
+        o.handshake_timeout_ms = 5000;
+        if (getenv("PL_TEST_LOG"))
+            pl_set_log(dbg_log, NULL, PL_LOG_DEBUG);
+        alarm(20);
+        int rc = pl_tcp_listen(&o, &handler, &sb);
+        _exit(sb.established == 1 ? -rc : 99);
+    }
+    close(fds[1]);
+    char port[16] = {0};
+    assert_true(read(fds[0], port, sizeof port - 1) > 1);
+    close(fds[0]);
+    struct sockaddr_in sa_in;
+    memset(&sa_in, 0, sizeof sa_in);
+    sa_in.sin_family = AF_INET;
+    sa_in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    sa_in.sin_port = htons((uint16_t)strtoul(port, NULL, 10));
+    int silent = socket(AF_INET, SOCK_STREAM, 0);
+    assert_int_equal(connect(silent, (struct sockaddr *)&sa_in, sizeof sa_in), 0);
+    struct timespec ts = {0, 100 * 1000 * 1000};
+    nanosleep(&ts, NULL); /* the listener has accepted it */
+    int extra = socket(AF_INET, SOCK_STREAM, 0);
+    assert_int_equal(connect(extra, (struct sockaddr *)&sa_in, sizeof sa_in), 0);
+    struct pollfd p = {extra, POLLIN, 0};
+    assert_int_equal(poll(&p, 1, 3000), 1); /* closed long before the 5 s timeout */
+    char byte;
+    assert_true(recv(extra, &byte, 1, 0) <= 0);
+    close(extra);
+    close(silent); /* frees the slot */
+    nanosleep(&ts, NULL);
+    memset(&sa, 0, sizeof sa);
+    sa.in_path = "/dev/null";
+    sa.out_path = "/dev/null";
+    assert_int_equal(dial(&a, &b.fp, PL_STLS_PEER | PL_STLS_ACCEPT_UNKNOWN, port, &sa), PL_OK);
+    assert_int_equal(sa.established, 1);
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    node_free(&a);
+    node_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(bad_options),       cmocka_unit_test(nobody_listening),
-        cmocka_unit_test(session_both_ways), cmocka_unit_test(untrusted_refused),
-        cmocka_unit_test(wrong_key),         cmocka_unit_test(declined),
+        cmocka_unit_test(bad_options),        cmocka_unit_test(nobody_listening),
+        cmocka_unit_test(session_both_ways),  cmocka_unit_test(untrusted_refused),
+        cmocka_unit_test(wrong_key),          cmocka_unit_test(declined),
+        cmocka_unit_test(starttls_symmetric), cmocka_unit_test(adopt_bad),
+        cmocka_unit_test(handshake_cap),
     };
     signal(SIGPIPE, SIG_IGN);
     if (pl_init() != PL_OK)

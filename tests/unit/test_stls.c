@@ -336,6 +336,60 @@ static void confirmation_waits(void **state)
     node_free(&b);
 }
 
+/* A server with little to say confirms, sends its data and closes at
+ * once: all of it arrives in one read, and the client is established,
+ * reads the data, then sees the close. */
+static void confirmation_then_close(void **state)
+{
+    (void)state;
+    node a, b;
+    pair(&a, &b, 1, 1);
+    pl_stls *c = engine(&a, PL_STLS_CLIENT, &b.fp);
+    pl_stls *s = engine(&b, PL_STLS_SERVER, NULL);
+    assert_true(move(c, s, CHUNK, NOW) > 0);
+    assert_true(move(s, c, CHUNK, NOW) > 0);
+    assert_true(move(c, s, CHUNK, NOW) > 0);
+    assert_int_equal(pl_stls_state(s), PL_STLS_ESTABLISHED);
+    assert_int_equal(pl_stls_write(s, (const uint8_t *)"bye", 3), 3);
+    assert_int_equal(pl_stls_close(s), PL_OK);
+    assert_true(move(s, c, CHUNK, NOW) > 0); /* KeyUpdate, data, close_notify */
+    assert_int_equal(pl_stls_error(c, NULL), 0);
+    uint8_t got[8];
+    assert_int_equal(pl_stls_read(c, got, sizeof got), 3);
+    assert_memory_equal(got, "bye", 3);
+    assert_int_equal(pl_stls_read(c, got, sizeof got), 0);
+    assert_int_equal(pl_stls_state(c), PL_STLS_CLOSED);
+    pl_stls_free(c);
+    pl_stls_free(s);
+    node_free(&a);
+    node_free(&b);
+}
+
+/* A close (here undecryptable, as the KeyUpdate was lost) before the
+ * confirmation is a failure, never an established session. */
+static void close_before_confirmation(void **state)
+{
+    (void)state;
+    node a, b;
+    pair(&a, &b, 1, 1);
+    pl_stls *c = engine(&a, PL_STLS_CLIENT, &b.fp);
+    pl_stls *s = engine(&b, PL_STLS_SERVER, NULL);
+    assert_true(move(c, s, CHUNK, NOW) > 0);
+    assert_true(move(s, c, CHUNK, NOW) > 0);
+    assert_true(move(c, s, CHUNK, NOW) > 0);
+    static uint8_t buf[CHUNK];
+    int n = pl_stls_output(s, buf, sizeof buf); /* the KeyUpdate: dropped */
+    assert_true(n > 0);
+    assert_int_equal(pl_stls_close(s), PL_OK);
+    assert_true(move(s, c, CHUNK, NOW) > 0); /* close_notify alone */
+    assert_failed(c, PL_ERR_AUTH, "");
+    assert_int_equal(pl_stls_write(c, (const uint8_t *)"x", 1), PL_ERR_AUTH);
+    pl_stls_free(c);
+    pl_stls_free(s);
+    node_free(&a);
+    node_free(&b);
+}
+
 /* Bytes may arrive in any split, down to one at a time. */
 static void dial_accept_bytewise(void **state)
 {
@@ -1306,6 +1360,8 @@ int main(void)
         cmocka_unit_test(dial_accept),
         cmocka_unit_test(dial_accept_bytewise),
         cmocka_unit_test(confirmation_waits),
+        cmocka_unit_test(confirmation_then_close),
+        cmocka_unit_test(close_before_confirmation),
         cmocka_unit_test(peer_dials_server),
         cmocka_unit_test(cross_lower_first),
         cmocka_unit_test(cross_higher_first),

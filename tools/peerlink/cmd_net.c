@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -228,11 +229,21 @@ static int setup(struct cli *cli, const char *name, pl_identity **id, pl_trust *
 }
 
 /* Options both commands take. */
-enum { OPT_TCP = 256, OPT_EXEC, OPT_ONCE, OPT_BIND, OPT_CLIENT, OPT_SERVER, OPT_NAME };
+enum {
+    OPT_TCP = 256,
+    OPT_EXEC,
+    OPT_ONCE,
+    OPT_BIND,
+    OPT_CLIENT,
+    OPT_SERVER,
+    OPT_NAME,
+    OPT_ACCEPT,
+    OPT_FD
+};
 
 struct net_args {
-    const char *tcp, *exec, *bind, *name;
-    int once;
+    const char *tcp, *exec, *bind, *name, *accept;
+    int once, fd;
     unsigned flags;
 };
 
@@ -247,12 +258,15 @@ static int parse_args(const struct cli_cmd *cmd, int is_listen, int argc, char *
         {"client-only", no_argument, NULL, OPT_CLIENT},
         {"server-only", no_argument, NULL, OPT_SERVER},
         {"name", required_argument, NULL, OPT_NAME},
+        {"accept", required_argument, NULL, OPT_ACCEPT},
+        {"fd", required_argument, NULL, OPT_FD},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     int c;
     memset(a, 0, sizeof *a);
     a->flags = PL_STLS_PEER;
+    a->fd = -1;
     optind = 0;
     while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         switch (c) {
@@ -263,17 +277,32 @@ static int parse_args(const struct cli_cmd *cmd, int is_listen, int argc, char *
         case OPT_CLIENT: a->flags = a->flags == PL_STLS_SERVER ? 0 : PL_STLS_CLIENT; break;
         case OPT_SERVER: a->flags = a->flags == PL_STLS_CLIENT ? 0 : PL_STLS_SERVER; break;
         case OPT_NAME: a->name = optarg; break;
+        case OPT_ACCEPT: a->accept = optarg; break;
+        case OPT_FD: {
+            char *end = NULL;
+            errno = 0;
+            long v = strtol(optarg, &end, 10);
+            if (errno || !end || *end || end == optarg || v < 0 || v > 65535)
+                return cli_usage(cmd, "--fd '%s' is not a file descriptor number", optarg);
+            a->fd = (int)v;
+            break;
+        }
         case 'h': return cli_help(cmd);
         default: return cli_bad_option(cmd, c, argv);
         }
     }
     if (a->flags == 0)
         return cli_usage(cmd, "--client-only and --server-only exclude each other");
-    if (!a->tcp)
+    if (a->fd >= 0 && (a->tcp || a->bind || a->accept))
+        return cli_usage(cmd, "--fd takes a connected socket: no --tcp, --bind or --accept");
+    if (!a->tcp && a->fd < 0)
         return cli_usage(cmd, "give the address with --tcp %s",
                          is_listen ? "ADDR:PORT" : "HOST:PORT");
-    if (is_listen && a->bind)
-        return cli_usage(cmd, "--bind is for connect; listen binds to its --tcp address");
+    if (is_listen && (a->bind || a->accept || a->fd >= 0))
+        return cli_usage(cmd, "%s is for connect; listen binds to its --tcp address",
+                         a->bind     ? "--bind"
+                         : a->accept ? "--accept"
+                                     : "--fd");
     if (!is_listen && (a->exec || a->once))
         return cli_usage(cmd, "%s is for listen", a->exec ? "--exec" : "--once");
     if (a->exec && !a->exec[0])
@@ -356,21 +385,36 @@ static int run_connect(struct cli *cli, const struct cli_cmd *cmd, int argc, cha
 {
     struct net_args a;
     char host[HOST_MAX], port[PORT_MAX], bhost[HOST_MAX], bport[PORT_MAX];
+    char ahost[HOST_MAX], aport[PORT_MAX];
     pl_fingerprint expected;
     int rc = parse_args(cmd, 0, argc, argv, &a);
     if (rc >= 0)
         return rc;
-    if (optind >= argc)
+    if (optind >= argc && a.fd < 0)
         return cli_usage(cmd, "give the fingerprint of the peer");
     if (optind + 1 < argc)
         return cli_usage(cmd, "unexpected argument '%s'", argv[optind + 1]);
-    if (split_addr(a.tcp, host, port) != 0 || !host[0])
+    if (a.tcp && (split_addr(a.tcp, host, port) != 0 || !host[0]))
         return cli_usage(cmd, "--tcp '%s' is not HOST:PORT (e.g. 192.0.2.7:7001)", a.tcp);
     if (a.bind && split_addr(a.bind, bhost, bport) != 0)
         return cli_usage(cmd, "--bind '%s' is not ADDR:PORT (e.g. 0.0.0.0:7001)", a.bind);
-    rc = cli_parse_fingerprint(&expected, argv[optind], "the peer");
-    if (rc != EXIT_OK)
-        return rc;
+    if (a.accept && split_addr(a.accept, ahost, aport) != 0)
+        return cli_usage(cmd, "--accept '%s' is not ADDR:PORT (e.g. 0.0.0.0:7001)", a.accept);
+    int have_fp = optind < argc;
+    if (have_fp) {
+        rc = cli_parse_fingerprint(&expected, argv[optind], "the peer");
+        if (rc != EXIT_OK)
+            return rc;
+    }
+    if (a.fd >= 0) {
+        int type = 0;
+        socklen_t len = sizeof type;
+        if (getsockopt(a.fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != SOCK_STREAM) {
+            cli_err("--fd %d: not a connected TCP socket (%s)", a.fd,
+                    errno ? strerror(errno) : "wrong socket type");
+            return EXIT_FAIL;
+        }
+    }
 
     pl_identity *id = NULL;
     pl_trust *ts = NULL;
@@ -378,24 +422,33 @@ static int run_connect(struct cli *cli, const struct cli_cmd *cmd, int argc, cha
     struct net n;
     memset(&n, 0, sizeof n);
     n.cli = cli;
-    n.expected = &expected;
+    n.expected = have_fp ? &expected : NULL;
     rc = setup(cli, a.name, &id, &ts, &cfg, &n.self);
     if (rc == EXIT_OK) {
         pl_tcp_opts o;
-        pl_tcp_handler h = {NULL, on_established, on_closed};
+        pl_tcp_handler h = {on_listening, on_established, on_closed};
         memset(&o, 0, sizeof o);
         o.cfg = cfg;
         /* The fingerprint on the command line is the trust: a peer the
-         * store does not list is accepted, a denied one is not. */
-        o.flags = a.flags | PL_STLS_ACCEPT_UNKNOWN;
-        o.expected = &expected;
-        o.host = host;
-        o.port = port;
-        if (a.bind) {
-            o.bind_host = bhost[0] ? bhost : NULL;
-            o.bind_port = bport;
+         * store does not list is accepted, a denied one is not. Without
+         * one (--fd), the trust store decides. */
+        o.flags = a.flags | (have_fp ? PL_STLS_ACCEPT_UNKNOWN : 0);
+        o.expected = n.expected;
+        if (a.fd >= 0) {
+            rc = pl_tcp_adopt(&o, a.fd, NULL, 0, &h, &n) == PL_OK ? EXIT_OK : EXIT_FAIL;
+        } else {
+            o.host = host;
+            o.port = port;
+            if (a.bind) {
+                o.bind_host = bhost[0] ? bhost : NULL;
+                o.bind_port = bport;
+            }
+            if (a.accept) {
+                o.accept_host = ahost[0] ? ahost : NULL;
+                o.accept_port = aport;
+            }
+            rc = pl_tcp_connect(&o, &h, &n) == PL_OK ? EXIT_OK : EXIT_FAIL;
         }
-        rc = pl_tcp_connect(&o, &h, &n) == PL_OK ? EXIT_OK : EXIT_FAIL;
     }
     pl_stls_config_free(cfg);
     pl_trust_free(ts);
@@ -406,8 +459,9 @@ static int run_connect(struct cli *cli, const struct cli_cmd *cmd, int argc, cha
 const struct cli_cmd cli_cmd_connect = {
     "connect",
     "dial a peer over TLS, check its fingerprint, join it to stdin/stdout",
-    "connect --tcp HOST:PORT FINGERPRINT [--bind ADDR:PORT] [--name NAME]\n"
-    "       [--client-only | --server-only]",
+    "connect --tcp HOST:PORT FINGERPRINT [--bind ADDR:PORT | --accept ADDR:PORT]\n"
+    "       [--name NAME] [--client-only | --server-only]\n"
+    "       peerlink connect --fd N [FINGERPRINT] [--name NAME]",
     "Dials HOST:PORT and runs TLS 1.3 in which the peer must prove the key whose\n"
     "fingerprint is FINGERPRINT (a peer the trust store denies is refused even\n"
     "then). Once connected, standard input goes to the peer and what the peer\n"
@@ -418,9 +472,21 @@ const struct cli_cmd cli_cmd_connect = {
     "TCP simultaneous open, and two `connect`s joined by a relay both send a\n"
     "ClientHello; the tie-breaker settles which one is the TLS client.\n"
     "\n"
+    "With --accept, the peer may dial us at the same time as we dial it (each\n"
+    "knowing the other's address): if both connections succeed, both sides keep\n"
+    "the one dialled by the node with the lower fingerprint and close the other.\n"
+    "The peer must use --accept too.\n"
+    "\n"
+    "With --fd (STARTTLS), N is a connected TCP socket this command inherited,\n"
+    "on which a clear-text protocol has agreed to start TLS; either side, or\n"
+    "both, may send the first ClientHello. Without FINGERPRINT the trust store\n"
+    "decides who is accepted.\n"
+    "\n"
     "Options:\n"
     "  --tcp HOST:PORT   the peer's address\n"
     "  --bind ADDR:PORT  bind the local end first (SO_REUSEADDR)\n"
+    "  --accept ADDR:PORT  also accept the peer's own dial here\n"
+    "  --fd N            run TLS on the connected socket N (STARTTLS)\n"
     "  --name NAME       display name shown to the peer (default \"peerlink\")\n"
     "  --client-only     only act as the TLS client (for stock TLS servers)\n"
     "  --server-only     only act as the TLS server (for stock TLS clients)\n"
