@@ -2,12 +2,13 @@
 # tcp.sh - `peerlink listen/connect --tcp`: symmetric TLS over real loopback
 # sockets. Data both ways (sha256 compared at the far end), --exec, a TCP
 # simultaneous open, a relay-style splice through socat where both ends open
-# with a ClientHello, and refusals (wrong fingerprint, untrusted, denied,
+# with a ClientHello, a meeting (both dial, the duplicate is closed), STARTTLS
+# inside a line protocol, and refusals (wrong fingerprint, untrusted, denied,
 # both client-only). Every process runs under `timeout 10`; each node has
 # its own config home under $WORK; ports are free ones picked at run time.
 . "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 
-plan 42
+plan 55
 
 PIDS=()
 cleanup() {
@@ -218,6 +219,137 @@ if command -v socat >/dev/null && command -v ss >/dev/null; then
 else
     for d in 1 2 3 4 5 6 7; do skip "splice $d" "socat or ss not installed"; done
 fi
+
+# ---- meeting: both dial each other and accept at once (--accept); when
+# both connections authenticate, both keep the one dialled by the lower
+# fingerprint and close the other (DESIGN.md §2.4, formats.md §5.6).
+lower_fp=$(python3 - "$alice_fp" "$bob_fp" <<'EOF'
+import base64, sys
+def digest(fp):
+    b = fp.split(";", 1)[1]
+    return base64.urlsafe_b64decode(b + "=" * (-len(b) % 4))
+print(min(sys.argv[1:], key=digest))
+EOF
+)
+kept_by() { sed -n 's/.*keeping the connection .*, dialled by \(ni:[^ ]*\).*/\1/p' "$1"; }
+meet_ok=0
+for attempt in 1 2 3 4 5; do
+    read -r p1 p2 <<<"$(free_ports 2)"
+    as alice -v connect --accept "127.0.0.1:$p1" --tcp "127.0.0.1:$p2" "$bob_fp" <"$WORK/big" \
+        >"$WORK/mt.a" 2>"$WORK/mt.a.err" &
+    apid=$!
+    PIDS+=($apid)
+    as bob -v connect --accept "127.0.0.1:$p2" --tcp "127.0.0.1:$p1" "$alice_fp" <"$WORK/big2" \
+        >"$WORK/mt.b" 2>"$WORK/mt.b.err"
+    brc=$?
+    wait $apid
+    arc=$?
+    # a true duplicate: both TCP connections were made and one was closed
+    if [ $arc -eq 0 ] && [ $brc -eq 0 ] &&
+        grep -q "closing the duplicate connection" "$WORK/mt.a.err" "$WORK/mt.b.err"; then
+        meet_ok=1
+        break
+    fi
+    diag "meeting attempt $attempt: exit $arc/$brc, no duplicate seen"
+done
+err=$(cat "$WORK/mt.a.err" "$WORK/mt.b.err" 2>/dev/null)
+check "meeting: both exit 0 after a duplicate connection was closed (attempts: $attempt)" \
+    '[ $meet_ok -eq 1 ]'
+check "meeting: both sides kept the connection dialled by the lower fingerprint" \
+    '[ "$(kept_by "$WORK/mt.a.err")" = "$lower_fp" ] && [ "$(kept_by "$WORK/mt.b.err")" = "$lower_fp" ]'
+check "meeting: data arrived both ways over the kept connection" \
+    '[ "$(sha "$WORK/mt.b")" = "$(sha "$WORK/big")" ] && [ "$(sha "$WORK/mt.a")" = "$(sha "$WORK/big2")" ]'
+check "meeting: each side reports one connection" \
+    '[ "$(grep -c "connected to" "$WORK/mt.a.err")" = 1 ] && [ "$(grep -c "connected to" "$WORK/mt.b.err")" = 1 ]'
+# one direction blocked: the lower fingerprint dials a port where nobody
+# listens, so only the higher one's dial gets through; that one is kept
+read -r p1 p2 p3 <<<"$(free_ports 3)"
+if [ "$lower_fp" = "$alice_fp" ]; then lo=alice hi=bob; else lo=bob hi=alice; fi
+lo_peer=${hi}_fp
+hi_peer=${lo}_fp
+as $lo -v connect --accept "127.0.0.1:$p1" --tcp "127.0.0.1:$p3" "${!lo_peer}" <"$WORK/big" \
+    >"$WORK/mt.lo" 2>"$WORK/mt.lo.err" &
+apid=$!
+PIDS+=($apid)
+as $hi -v connect --accept "127.0.0.1:$p2" --tcp "127.0.0.1:$p1" "${!hi_peer}" <"$WORK/big2" \
+    >"$WORK/mt.hi" 2>"$WORK/mt.hi.err"
+brc=$?
+wait $apid
+arc=$?
+err=$(cat "$WORK/mt.lo.err" "$WORK/mt.hi.err")
+check "meeting, the lower side's dial refused: the other dial is kept, data both ways" \
+    '[ $arc -eq 0 ] && [ $brc -eq 0 ] && [ "$(sha "$WORK/mt.hi")" = "$(sha "$WORK/big")" ] &&
+     [ "$(kept_by "$WORK/mt.hi.err")" = "$(kept_by "$WORK/mt.lo.err")" ] &&
+     [ "$(kept_by "$WORK/mt.lo.err")" != "$lower_fp" ]'
+# alone: nobody dials back and nobody listens there
+read -r p1 p2 <<<"$(free_ports 2)"
+start=$(date +%s)
+XDG_CONFIG_HOME="$WORK/alice" timeout 20 "$PEERLINK" connect --accept "127.0.0.1:$p1" \
+    --tcp "127.0.0.1:$p2" "$bob_fp" </dev/null >/dev/null 2>"$WORK/mt.err"
+rc=$?
+err=$(cat "$WORK/mt.err")
+check "meeting with nobody: exit 1 after the handshake timeout, saying why" \
+    '[ $rc -eq 1 ] && [[ $err == *"cannot connect"* ]] && [ $(($(date +%s) - start)) -le 15 ]'
+
+# ---- STARTTLS inside a symmetric line protocol: each side opens with
+# "HELLO name" and "STARTTLS" without waiting, reads the other's two lines
+# (bash reads a socket a byte at a time, so no TLS byte is consumed), then
+# hands the socket to `peerlink connect --fd 3`. Both ClientHellos cross;
+# the tie-breaker settles the roles. The accepting side is socat with the
+# script exec'ed on the socket.
+cat >"$WORK/line.sh" <<'EOF'
+# line.sh WHO CONFIG IN OUT ERR [FINGERPRINT]: the socket is fd 3
+who=$1 cfg=$2 in=$3 out=$4 errf=$5
+shift 5
+printf 'HELLO %s\r\nSTARTTLS\r\n' "$who" >&3
+IFS= read -r l1 <&3 || exit 3
+IFS= read -r l2 <&3 || exit 3
+printf '%s\n' "${l1%$'\r'}" >"$out.hello"
+[ "$l2" = $'STARTTLS\r' ] || exit 4
+XDG_CONFIG_HOME=$cfg exec timeout 10 "$PEERLINK" -v connect --fd 3 "$@" <"$in" >"$out" 2>"$errf"
+EOF
+export PEERLINK
+starttls() { # starttls [FINGERPRINT alice expects]: sets $arc (alice) and $brc (bob)
+    read -r p1 <<<"$(free_ports 1)"
+    timeout 20 socat "TCP-LISTEN:$p1,bind=127.0.0.1,reuseaddr" \
+        "SYSTEM:exec bash $WORK/line.sh bob $WORK/bob $WORK/big2 $WORK/st.b $WORK/st.b.err 3<&0,nofork" \
+        2>"$WORK/st.socat.err" &
+    spid=$!
+    PIDS+=($spid)
+    for _ in $(seq 1 100); do
+        ss -Hltn "sport = :$p1" 2>/dev/null | grep -q LISTEN && break
+        sleep 0.05
+    done
+    timeout 20 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1"; shift; exec bash "$@"' _ "$p1" \
+        "$WORK/line.sh" alice "$WORK/alice" "$WORK/big" "$WORK/st.a" "$WORK/st.a.err" "$@"
+    arc=$?
+    wait $spid
+    brc=$?
+}
+if command -v socat >/dev/null && command -v ss >/dev/null; then
+    starttls "$bob_fp"
+    err=$(cat "$WORK/st.a.err" "$WORK/st.b.err" "$WORK/st.socat.err" 2>/dev/null)
+    check "STARTTLS: both sides exit 0 after the clear-text lines" \
+        '[ $arc -eq 0 ] && [ $brc -eq 0 ] && [ "$(cat "$WORK/st.a.hello")" = "HELLO bob" ] &&
+         [ "$(cat "$WORK/st.b.hello")" = "HELLO alice" ]'
+    check "STARTTLS: data arrived both ways" \
+        '[ "$(sha "$WORK/st.b")" = "$(sha "$WORK/big")" ] && [ "$(sha "$WORK/st.a")" = "$(sha "$WORK/big2")" ]'
+    check "STARTTLS: each side names the other (bob by its trust store)" \
+        'grep -qF "connected to $bob_fp" "$WORK/st.a.err" && grep -qF "connected to $alice_fp" "$WORK/st.b.err"'
+    check "STARTTLS: the tie-breaker made one client and one server" \
+        '[ "$(roles "$WORK/st.a.err" "$WORK/st.b.err")" = "client server " ]'
+    starttls "$carol_fp"
+    err=$(cat "$WORK/st.a.err" "$WORK/st.b.err" 2>/dev/null)
+    check "STARTTLS expecting another key: refused (exit 1), naming the key presented" \
+        '[ $arc -eq 1 ] && grep -qF "refused $bob_fp" "$WORK/st.a.err" && ! grep -q "connected to" "$WORK/st.a.err"'
+else
+    for d in 1 2 3 4 5; do skip "STARTTLS $d" "socat or ss not installed"; done
+fi
+run connect --fd 0 "$bob_fp" </dev/null
+check "connect --fd on something that is not a TCP socket: exit 1" \
+    '[ $rc -eq 1 ] && [[ $err == *"not a connected TCP socket"* ]]'
+run connect --fd 3 --tcp 127.0.0.1:1 "$bob_fp"
+check "connect --fd with --tcp: usage error (exit 2)" '[ $rc -eq 2 ]'
 
 # ---- refusals
 # connect: the listener is alice, but we ask for carol
