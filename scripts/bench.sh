@@ -10,3 +10,7 @@ for b in build-bench/bench/bench_*; do
   echo "== ${b##*/}"
   "$b"
 done
+for s in bench/*.sh; do
+  echo "== ${s##*/}"
+  bash "$s" build-bench/tools/peerlink/peerlink
+done
