@@ -47,6 +47,7 @@ extern "C" {
 #define PL_ERR_DENIED    -14 /* peer is denied by the trust store */
 #define PL_ERR_UNTRUSTED -15 /* peer is not in the trust store */
 #define PL_ERR_INTERNAL  -16 /* library bug or crypto backend failure */
+#define PL_ERR_ROLE      -17 /* the two sides' roles cannot be settled (both client-only, ...) */
 
 /* A short English description of an error code; never NULL. */
 const char *pl_strerror(int err);
@@ -462,9 +463,9 @@ void pl_stls_free(pl_stls *s); /* NULL is fine */
  * (pl_stls_error): PL_ERR_AUTH (the peer's key is not Ed25519, fails the
  * key policy or is not the expected one; the TLS handshake failed; the
  * peer aborted it), PL_ERR_UNTRUSTED, PL_ERR_DENIED (the trust store's
- * verdict), PL_ERR_PARSE (a malformed opening record), PL_ERR_INVAL (the
- * roles cannot be settled: both client-only, equal tie-breakers, or a
- * client-only side meeting a plain TLS client), PL_ERR_TOOBIG (more than
+ * verdict), PL_ERR_PARSE (a malformed opening record), PL_ERR_ROLE (the
+ * roles cannot be settled: both client-only, both server-only, equal
+ * tie-breakers, or a client-only side meeting a plain TLS client), PL_ERR_TOOBIG (more than
  * PL_STLS_INBUF_MAX bytes would wait unread: call pl_stls_read), PL_ERR_NOMEM.
  * Feeding after PL_STLS_CLOSED gives PL_ERR_INVAL. */
 int pl_stls_feed(pl_stls *s, const uint8_t *in, size_t len, uint64_t now) PL_WUR;

@@ -258,7 +258,7 @@ static int settle(pl_stls *s)
         return fail(s, rc, why);
     if (s->role == PL_STLS_SERVER) {
         if (h.client_hello && h.has_tiebreak && h.tiebreak == PL_STLS_TIEBREAK_SERVER_ONLY)
-            return fail(s, PL_ERR_INVAL, "both sides can only be the TLS server");
+            return fail(s, PL_ERR_ROLE, "both sides can only be the TLS server");
         return push(s, s->first, s->first_len);
     }
     if (!h.client_hello) { /* a ServerHello (or an alert): we are the client */
@@ -267,7 +267,7 @@ static int settle(pl_stls *s)
     }
     if (!h.has_tiebreak) {
         if (!(s->flags & PL_STLS_SERVER))
-            return fail(s, PL_ERR_INVAL,
+            return fail(s, PL_ERR_ROLE,
                         "the peer is a plain TLS client and this side can only be client");
         return become_server(s);
     }
@@ -278,8 +278,8 @@ static int settle(pl_stls *s)
     case PL_STLS_SERVER: return become_server(s);
     default:
         if (s->tiebreak == PL_STLS_TIEBREAK_CLIENT_ONLY)
-            return fail(s, PL_ERR_INVAL, "both sides can only be the TLS client");
-        return fail(s, PL_ERR_INVAL, "equal tie-breakers: the connection is refused");
+            return fail(s, PL_ERR_ROLE, "both sides can only be the TLS client");
+        return fail(s, PL_ERR_ROLE, "equal tie-breakers: the connection is refused");
     }
 }
 

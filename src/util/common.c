@@ -27,6 +27,7 @@ const char *pl_strerror(int err)
     case PL_ERR_DENIED: return "peer is denied by the trust store";
     case PL_ERR_UNTRUSTED: return "peer is not trusted";
     case PL_ERR_INTERNAL: return "internal error";
+    case PL_ERR_ROLE: return "the roles cannot be settled";
     default: return "unknown error";
     }
 }

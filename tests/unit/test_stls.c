@@ -506,12 +506,12 @@ static void cross_equal_aborts(void **state)
     pl_stls *ea = engine(&a, PL_STLS_PEER, &b.fp);
     pl_stls *eb = engine(&b, PL_STLS_PEER, &a.fp);
     cross(ea, eb);
-    assert_failed(ea, PL_ERR_INVAL, "equal tie-breakers");
-    assert_failed(eb, PL_ERR_INVAL, "equal tie-breakers");
+    assert_failed(ea, PL_ERR_ROLE, "equal tie-breakers");
+    assert_failed(eb, PL_ERR_ROLE, "equal tie-breakers");
     uint8_t buf[16];
-    assert_int_equal(pl_stls_write(ea, (const uint8_t *)"x", 1), PL_ERR_INVAL);
-    assert_int_equal(pl_stls_read(eb, buf, sizeof buf), PL_ERR_INVAL);
-    assert_int_equal(pl_stls_feed(ea, buf, 1, NOW), PL_ERR_INVAL); /* the error stays */
+    assert_int_equal(pl_stls_write(ea, (const uint8_t *)"x", 1), PL_ERR_ROLE);
+    assert_int_equal(pl_stls_read(eb, buf, sizeof buf), PL_ERR_ROLE);
+    assert_int_equal(pl_stls_feed(ea, buf, 1, NOW), PL_ERR_ROLE); /* the error stays */
     pl_stls_free(ea);
     pl_stls_free(eb);
     node_free(&a);
@@ -526,8 +526,8 @@ static void client_only_both_fail(void **state)
     pl_stls *ea = engine(&a, PL_STLS_CLIENT, &b.fp);
     pl_stls *eb = engine(&b, PL_STLS_CLIENT, &a.fp);
     cross(ea, eb);
-    assert_failed(ea, PL_ERR_INVAL, "both sides can only be the TLS client");
-    assert_failed(eb, PL_ERR_INVAL, "both sides can only be the TLS client");
+    assert_failed(ea, PL_ERR_ROLE, "both sides can only be the TLS client");
+    assert_failed(eb, PL_ERR_ROLE, "both sides can only be the TLS client");
     pl_stls_free(ea);
     pl_stls_free(eb);
     node_free(&a);
@@ -679,7 +679,7 @@ static void client_only_meets_plain(void **state)
     stock_init(&st, &a);
     pl_stls *c = engine(&b, PL_STLS_CLIENT, &a.fp);
     stock_pump(&st, c);
-    assert_failed(c, PL_ERR_INVAL, "plain TLS client");
+    assert_failed(c, PL_ERR_ROLE, "plain TLS client");
     pl_stls_free(c);
     stock_free(&st);
     node_free(&a);
@@ -1282,8 +1282,8 @@ static void server_only_both_fail(void **state)
     node a;
     node_init(&a, 0xa1, 1);
     pl_stls *s = engine(&a, PL_STLS_SERVER, NULL);
-    assert_int_equal(pl_stls_feed(s, rec, n, NOW), PL_ERR_INVAL);
-    assert_failed(s, PL_ERR_INVAL, "both sides can only be the TLS server");
+    assert_int_equal(pl_stls_feed(s, rec, n, NOW), PL_ERR_ROLE);
+    assert_failed(s, PL_ERR_ROLE, "both sides can only be the TLS server");
     pl_stls_free(s);
     node_free(&a);
 }

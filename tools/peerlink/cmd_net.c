@@ -175,7 +175,7 @@ static void explain_refusal(struct net *n, const pl_tcp_info *info, int err, con
                 where, why ? why : pl_strerror(err), self);
         return;
     }
-    if (err == PL_ERR_INVAL && !info->established && info->remote[0]) {
+    if (err == PL_ERR_ROLE) {
         cli_err("cannot settle who is the TLS client with %s: %s", where,
                 why ? why : pl_strerror(err));
         return;
