@@ -9,7 +9,9 @@
 #       trust file (`peerlink trust add`) gets in; an untrusted one and none
 #       at all are refused;
 #   (c) two nodes that may each be client or server, over one TCP
-#       connection: their ClientHellos cross and the tie-breaker settles it.
+#       connection: their ClientHellos cross and the tie-breaker settles it;
+#   (d) (a) and (b) with the `peerlink` tool: connect --client-only and
+#       listen --server-only.
 # Ports are picked by the kernel (port 0); every process runs under
 # `timeout`; the trap removes processes and the temporary directory.
 set -u
@@ -144,7 +146,7 @@ node_listen_s_client() {
     exec 4>&-
 }
 
-echo "1..20"
+echo "1..23"
 
 "$PEERLINK" -k "$W/node.key" keygen >/dev/null 2>&1
 node_fp=$("$PEERLINK" -k "$W/node.key" id)
@@ -260,6 +262,59 @@ check "two peer-role nodes over TCP: both complete the handshake, each names the
      grep -qxF "peer $node_fp" "$W/peer.out"' "${logs[@]}"
 check "... and each reads the other's line" \
     'grep -qxF "recv hello from B" "$W/node.out" && grep -qxF "recv hello from peerlink" "$W/peer.out"' \
+    "${logs[@]}"
+
+# ---- (d) the same with the `peerlink` tool itself
+s_server_start server
+echo "hello from the tool" >"$W/tool.in"
+XDG_CONFIG_HOME="$W/toolcfg" timeout 20 "$PEERLINK" -k "$W/node.key" -t "$W/trust" connect \
+    --client-only --tcp "127.0.0.1:$sport" "$server_fp" <"$W/tool.in" >"$W/tool.out" \
+    2>"$W/tool.err"
+rc=$?
+s_server_end
+logs=("$W/tool.out" "$W/tool.err" "$W/s_server.out")
+check "peerlink connect --client-only -> s_server -Verify 1: exit 0, lines both ways" \
+    '[ $rc -eq 0 ] && grep -qF "connected to $server_fp \"server\"" "$W/tool.err" &&
+     grep -qxF "hello from s_server" "$W/tool.out" &&
+     grep -qxF "hello from the tool" "$W/s_server.out"' "${logs[@]}"
+# listen_s_client CLIENT-ARGS...: `peerlink listen --server-only --once`
+# trusting $W/trust, and s_client sending one line; $rc is listen's status
+listen_s_client() {
+    rm -f "$W/s_client.in"
+    echo "hello from the listener" >"$W/tool.in"
+    XDG_CONFIG_HOME="$W/toolcfg" timeout 20 "$PEERLINK" -k "$W/node.key" -t "$W/trust" listen \
+        --server-only --once --tcp 127.0.0.1:0 <"$W/tool.in" >"$W/tool.out" 2>"$W/tool.err" &
+    local lpid=$!
+    PIDS+=("$lpid")
+    if ! wait_for "$W/tool.err" 'listening on'; then
+        rc=99
+        return
+    fi
+    local port
+    port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$W/tool.err")
+    mkfifo "$W/s_client.in"
+    exec 4<>"$W/s_client.in"
+    echo "hello from s_client" >&4
+    timeout 20 openssl s_client -connect "127.0.0.1:$port" -tls1_3 -ign_eof "$@" \
+        <"$W/s_client.in" >"$W/s_client.out" 2>&1 &
+    local cpid=$!
+    PIDS+=("$cpid")
+    wait "$lpid"
+    rc=$?
+    kill "$cpid" 2>/dev/null
+    wait "$cpid" 2>/dev/null
+    exec 4>&-
+}
+listen_s_client -cert "$W/client.pem" -key "$W/client.key"
+logs=("$W/tool.out" "$W/tool.err" "$W/s_client.out")
+check "s_client (trusted) -> peerlink listen --server-only: lines both ways" \
+    'grep -qF "connected to $client_fp \"client\"" "$W/tool.err" &&
+     grep -qxF "hello from s_client" "$W/tool.out" &&
+     grep -qxF "hello from the listener" "$W/s_client.out"' "${logs[@]}"
+listen_s_client -cert "$W/stranger.pem" -key "$W/stranger.key"
+check "s_client (untrusted) -> peerlink listen --server-only: exit 1, the key named" \
+    '[ $rc -eq 1 ] && grep -qF "refused $(fp_of "$W/stranger.pem")" "$W/tool.err" &&
+     grep -q "trust add" "$W/tool.err" && ! grep -q "hello from the listener" "$W/s_client.out"' \
     "${logs[@]}"
 
 [ "$T_FAILED" -eq 0 ]
