@@ -9,7 +9,8 @@
 #       trust file (`peerlink trust add`) gets in; an untrusted one and none
 #       at all are refused;
 #   (c) two nodes that may each be client or server, over one TCP
-#       connection: their ClientHellos cross and the tie-breaker settles it;
+#       connection: their ClientHellos cross and the tie-breaker settles it,
+#       and equal tie-breakers (forced with --tiebreak) make both abort;
 #   (d) (a) and (b) with the `peerlink` tool: connect --client-only and
 #       listen --server-only.
 # Ports are picked by the kernel (port 0); every process runs under
@@ -146,7 +147,7 @@ node_listen_s_client() {
     exec 4>&-
 }
 
-echo "1..23"
+echo "1..25"
 
 "$PEERLINK" -k "$W/node.key" keygen >/dev/null 2>&1
 node_fp=$("$PEERLINK" -k "$W/node.key" id)
@@ -263,6 +264,26 @@ check "two peer-role nodes over TCP: both complete the handshake, each names the
 check "... and each reads the other's line" \
     'grep -qxF "recv hello from B" "$W/node.out" && grep -qxF "recv hello from peerlink" "$W/peer.out"' \
     "${logs[@]}"
+
+# ---- (c') equal tie-breakers over TCP: both sides abort, nothing passes
+timeout 20 "$STLS_SOCK" listen 0 --key "$W/peer.key" --trust "$W/trust-peer" --tiebreak 7 \
+    >"$W/peer.out" 2>"$W/peer.err" &
+ppid=$!
+PIDS+=("$ppid")
+rc=99
+if wait_for "$W/peer.out" '^listening '; then
+    timeout 20 "$STLS_SOCK" connect 127.0.0.1 "$(sed -n 's/^listening //p' "$W/peer.out")" \
+        --key "$W/node.key" --trust "$W/trust-node" --tiebreak 7 >"$W/node.out" 2>"$W/node.err"
+    rc=$?
+fi
+wait "$ppid"
+prc=$?
+logs=("$W/node.out" "$W/node.err" "$W/peer.out" "$W/peer.err")
+check "two nodes drawing the same tie-breaker over TCP: both fail (exit 1), saying so" \
+    '[ $rc -eq 1 ] && [ $prc -eq 1 ] && grep -q "equal tie-breakers" "$W/node.err" &&
+     grep -q "equal tie-breakers" "$W/peer.err"' "${logs[@]}"
+check "... and no line passed either way" \
+    '! grep -q "^recv" "$W/node.out" && ! grep -q "^recv" "$W/peer.out"' "${logs[@]}"
 
 # ---- (d) the same with the `peerlink` tool itself
 s_server_start server

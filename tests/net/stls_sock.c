@@ -10,7 +10,8 @@
  * --client-only | --server-only (default: either, with a tie-breaker),
  * --send TEXT (the line sent once established; default "hello from
  * peerlink"), --lines N (lines to read before closing; default 1),
- * --timeout SECONDS (default 10), -v (library log on stderr).
+ * --timeout SECONDS (default 10), --tiebreak N (draw N as the tie-breaker:
+ * for tests of equal values), -v (library log on stderr).
  *
  * stdout, one item per line:
  *   listening PORT          (listen: once bound, before accepting)
@@ -47,6 +48,7 @@ struct opts {
     unsigned flags;
     long lines, timeout;
     int verbose;
+    long tiebreak; /* > 0: the tie-breaker every draw gives (tests of equal values) */
 };
 
 static void usage(void)
@@ -54,7 +56,7 @@ static void usage(void)
     fprintf(stderr, "usage: stls_sock connect HOST PORT --key FILE [options]\n"
                     "       stls_sock listen PORT --key FILE [options]\n"
                     "options: --trust FILE  --expect FP  --client-only | --server-only\n"
-                    "         --send TEXT  --lines N  --timeout SECONDS  -v\n");
+                    "         --send TEXT  --lines N  --timeout SECONDS  --tiebreak N  -v\n");
     exit(2);
 }
 
@@ -75,6 +77,15 @@ static void log_cb(void *user, enum pl_log_level level, const char *msg)
 {
     (void)user;
     fprintf(stderr, "stls_sock: [%d] %s\n", (int)level, msg);
+}
+
+/* A "random" source that always gives the same tie-breaker. */
+static int fixed_random(void *user, uint8_t *out, size_t len)
+{
+    uint64_t v = (uint64_t)*(const long *)user;
+    for (size_t i = 0; i < len; i++)
+        out[i] = (uint8_t)(v >> (8 * ((len - 1 - i) % 8)));
+    return 0;
 }
 
 static long number(const char *s, long lo, long hi)
@@ -125,6 +136,8 @@ static void parse(int argc, char **argv, struct opts *o)
             o->flags = PL_STLS_CLIENT;
         else if (strcmp(a, "--server-only") == 0)
             o->flags = PL_STLS_SERVER;
+        else if (strcmp(a, "--tiebreak") == 0 && more)
+            o->tiebreak = number(argv[++i], 1, 0x7fffffff);
         else if (strcmp(a, "-v") == 0)
             o->verbose++;
         else
@@ -359,6 +372,8 @@ int main(int argc, char **argv)
     if (rc != PL_OK)
         die("pl_stls_config_new: %s", pl_strerror(rc));
     pl_stls_config_set_trust(cfg, ts);
+    if (o.tiebreak > 0)
+        pl_stls_config_set_random(cfg, fixed_random, &o.tiebreak);
     pl_identity_free(id);
 
     int fd = o.listen ? accept_one(o.port, o.timeout) : dial(o.host, o.port);
