@@ -82,6 +82,7 @@ struct sess {
     int connected, established, in_done, out_done, tcp_eof, read_paused;
     int shut_started, shut_done, ending, open_handles;
     int counted, authed, awaiting, parked, quiet;
+    int redialing; /* the socket of a refused dial is being closed for another */
     int err, redial;
     uint64_t dial_deadline;
     struct sockaddr_storage to, from;
@@ -212,7 +213,10 @@ static void sess_close(struct sess *s)
         return;
     s->ending = 2;
     s->open_handles++; /* held until every close is issued */
-    close_one(s, (uv_handle_t *)&s->tcp);
+    if (s->redialing)
+        s->open_handles++; /* released by on_redial_closed */
+    else
+        close_one(s, (uv_handle_t *)&s->tcp);
     close_one(s, (uv_handle_t *)&s->timer);
     close_one(s, (uv_handle_t *)&s->in_idle);
     if (s->in_active)
@@ -756,6 +760,12 @@ static void on_redial_timer(uv_timer_t *t)
 static void on_redial_closed(uv_handle_t *h)
 {
     struct sess *s = h->data;
+    s->redialing = 0;
+    if (s->ending) { /* the session ended while the socket was closing */
+        if (s->ending == 2)
+            on_handle_closed(h);
+        return;
+    }
     if (uv_tcp_init(&s->rt->loop, &s->tcp) != 0) {
         s->connected = 0;
         sess_fail(s, PL_ERR_INTERNAL, "cannot make a new socket");
@@ -782,6 +792,7 @@ static void on_connect(uv_connect_t *req, int status)
      * yet: its port answers with a reset. Dial again until it does. */
     if (status == UV_ECONNREFUSED && s->redial && uv_now(&s->rt->loop) < s->dial_deadline &&
         !has_parked(s->rt)) {
+        s->redialing = 1;
         uv_close((uv_handle_t *)&s->tcp, on_redial_closed);
         return;
     }
