@@ -301,10 +301,14 @@ check "peerlink connect --client-only -> s_server -Verify 1: exit 0, lines both 
 # listen_s_client CLIENT-ARGS...: `peerlink listen --server-only --once`
 # trusting $W/trust, and s_client sending one line; $rc is listen's status
 listen_s_client() {
-    rm -f "$W/s_client.in"
-    echo "hello from the listener" >"$W/tool.in"
+    rm -f "$W/s_client.in" "$W/tool.in" "$W/tool.out"
+    # the listener's input stays open until s_client's line has arrived,
+    # so its close_notify cannot overtake that line
+    mkfifo "$W/tool.in"
+    exec 5<>"$W/tool.in"
+    echo "hello from the listener" >&5
     XDG_CONFIG_HOME="$W/toolcfg" timeout 20 "$PEERLINK" -k "$W/node.key" -t "$W/trust" listen \
-        --server-only --once --tcp 127.0.0.1:0 <"$W/tool.in" >"$W/tool.out" 2>"$W/tool.err" &
+        --server-only --once --tcp 127.0.0.1:0 <"$W/tool.in" >"$W/tool.out" 2>"$W/tool.err" 5>&- &
     local lpid=$!
     PIDS+=("$lpid")
     if ! wait_for "$W/tool.err" 'listening on'; then
@@ -317,9 +321,15 @@ listen_s_client() {
     exec 4<>"$W/s_client.in"
     echo "hello from s_client" >&4
     timeout 20 openssl s_client -connect "127.0.0.1:$port" -tls1_3 -ign_eof "$@" \
-        <"$W/s_client.in" >"$W/s_client.out" 2>&1 &
+        <"$W/s_client.in" >"$W/s_client.out" 2>&1 5>&- &
     local cpid=$!
     PIDS+=("$cpid")
+    for _ in $(seq 100); do
+        grep -q "hello from s_client" "$W/tool.out" 2>/dev/null && break
+        grep -q "refused" "$W/tool.err" 2>/dev/null && break
+        sleep 0.05
+    done
+    exec 5>&-
     wait "$lpid"
     rc=$?
     kill "$cpid" 2>/dev/null

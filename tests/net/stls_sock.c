@@ -82,7 +82,7 @@ static void log_cb(void *user, enum pl_log_level level, const char *msg)
 /* A "random" source that always gives the same tie-breaker. */
 static int fixed_random(void *user, uint8_t *out, size_t len)
 {
-    uint64_t v = (uint64_t)*(const long *)user;
+    uint64_t v = (uint64_t) * (const long *)user;
     for (size_t i = 0; i < len; i++)
         out[i] = (uint8_t)(v >> (8 * ((len - 1 - i) % 8)));
     return 0;
