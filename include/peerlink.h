@@ -623,14 +623,14 @@ typedef struct pl_directory_opts {
 /* What happened on each carrier, for messages: each `why` is an English
  * clause such as "the signature does not verify: ...", "" when all went well. */
 typedef struct pl_discovery_report {
-    unsigned via;    /* the carrier the returned set came by, 0 if none */
-    int dns_err;     /* 0: verified or not tried (dns_tried) */
-    int https_err;   /* likewise */
-    int dns_tried;   /* 1 when DNS was asked */
-    int https_tried; /* 1 when HTTPS was asked */
-    long http_status;                /* last HTTP status, 0 if none */
-    char dns_name[PL_DNS_NAME_MAX];  /* the name queried, "" if none */
-    char url[PL_URL_MAX + 64];       /* the URL fetched or put, "" if none */
+    unsigned via;                   /* the carrier the returned set came by, 0 if none */
+    int dns_err;                    /* 0: verified or not tried (dns_tried) */
+    int https_err;                  /* likewise */
+    int dns_tried;                  /* 1 when DNS was asked */
+    int https_tried;                /* 1 when HTTPS was asked */
+    long http_status;               /* last HTTP status, 0 if none */
+    char dns_name[PL_DNS_NAME_MAX]; /* the name queried, "" if none */
+    char url[PL_URL_MAX + 64];      /* the URL fetched or put, "" if none */
     char dns_why[PL_DISCOVERY_WHY_MAX];
     char https_why[PL_DISCOVERY_WHY_MAX];
 } pl_discovery_report;
@@ -665,8 +665,8 @@ int pl_record_build(pl_record *rs, const pl_identity *id, const pl_record_fields
  * DNS). With PL_VIA_ANY the error is the DNS one unless that was only
  * "not found" or a network failure. rep (may be NULL) says what each
  * carrier did. *out is zeroed unless a set verified. */
-int pl_discover(const pl_fingerprint *fp, unsigned via, const pl_directory_opts *o,
-                pl_record *out, pl_discovery_report *rep) PL_WUR;
+int pl_discover(const pl_fingerprint *fp, unsigned via, const pl_directory_opts *o, pl_record *out,
+                pl_discovery_report *rep) PL_WUR;
 
 /* PUT rs's JSON carrier to o->directory's well-known path for its key.
  * rs must verify (at o->now) first (else its pl_record_verify error).

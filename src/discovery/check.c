@@ -61,8 +61,8 @@ int pl_disc_verify(const pl_record *rs, const pl_disc_check *c, char *why, size_
         !pl_fingerprint_equal(&signer, c->fp)) {
         if (pl_fingerprint_format(&signer, text, sizeof text) < 0)
             snprintf(text, sizeof text, "(unprintable)");
-        say(why, cap, "the record set is signed by another key (%s), not by the fingerprint asked for",
-            text);
+        say(why, cap,
+            "the record set is signed by another key (%s), not by the fingerprint asked for", text);
         return PL_ERR_AUTH;
     }
     rc = pl_record_verify(rs, c->fp, c->now, c->skew);
@@ -252,8 +252,8 @@ int pl_disc_check_dns(const ldns_pkt *pkt, const char *qname, const pl_disc_chec
         ldns_rr *rr = ldns_rr_list_rr(ans, i);
         char one[PL_DISCOVERY_WHY_MAX];
         int rc;
-        if (ldns_rr_get_type(rr) != LDNS_RR_TYPE_TXT ||
-            ldns_rr_get_class(rr) != LDNS_RR_CLASS_IN || !owned_by(rr, names, n_names))
+        if (ldns_rr_get_type(rr) != LDNS_RR_TYPE_TXT || ldns_rr_get_class(rr) != LDNS_RR_CLASS_IN ||
+            !owned_by(rr, names, n_names))
             continue;
         seen++;
         rc = judge_rr(rr, c, rdata, cand, one, sizeof one);

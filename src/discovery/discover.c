@@ -83,8 +83,9 @@ static int make_url(const pl_fingerprint *fp, const char *base, char *out, size_
     size_t blen;
     int n;
     if (!base && !fp->authority[0]) {
-        snprintf(why, wcap, "the fingerprint names no directory (it has no authority): give the "
-                            "directory's URL");
+        snprintf(why, wcap,
+                 "the fingerprint names no directory (it has no authority): give the "
+                 "directory's URL");
         return PL_ERR_INVAL;
     }
     if (pl_b64url_encode(fp->digest, sizeof fp->digest, b64, sizeof b64) < 0) {
@@ -96,8 +97,8 @@ static int make_url(const pl_fingerprint *fp, const char *base, char *out, size_
         while (blen > 0 && base[blen - 1] == '/')
             blen--;
         if (strncmp(base, "http://", 7) != 0 && strncmp(base, "https://", 8) != 0) {
-            snprintf(why, wcap, "the directory URL '%.100s' does not start with https:// or http://",
-                     base);
+            snprintf(why, wcap,
+                     "the directory URL '%.100s' does not start with https:// or http://", base);
             return PL_ERR_INVAL;
         }
         n = snprintf(out, cap, "%.*s%s%s", (int)blen, base, WELL_KNOWN, b64);
@@ -191,8 +192,8 @@ static int soft(int err)
     return err == PL_ERR_NOTFOUND || err == PL_ERR_IO || err == PL_ERR_INVAL;
 }
 
-int pl_discover(const pl_fingerprint *fp, unsigned via, const pl_directory_opts *o,
-                pl_record *out, pl_discovery_report *rep)
+int pl_discover(const pl_fingerprint *fp, unsigned via, const pl_directory_opts *o, pl_record *out,
+                pl_discovery_report *rep)
 {
     pl_discovery_report local;
     pl_directory_opts none;
@@ -293,8 +294,8 @@ int pl_announce(const pl_record *rs, const pl_directory_opts *o, pl_discovery_re
     }
     if (rep->http_status < 200 || rep->http_status > 299) {
         pl_disc_server_reason(body, len, reason, sizeof reason);
-        snprintf(why, cap, "the directory refused the record set: HTTP %ld%s%s",
-                 rep->http_status, reason[0] ? ": " : "", reason);
+        snprintf(why, cap, "the directory refused the record set: HTTP %ld%s%s", rep->http_status,
+                 reason[0] ? ": " : "", reason);
         rc = PL_ERR_IO;
     }
     free(body);

@@ -66,8 +66,8 @@ int pl_http_get(const char *url, const char *cafile, unsigned timeout_ms, size_t
                 long *status, char **body, size_t *body_len, char *why, size_t cap) PL_WUR;
 /* PUT data (application/json) to url; the reply body as for pl_http_get. */
 int pl_http_put(const char *url, const char *cafile, unsigned timeout_ms, const char *data,
-                size_t len, size_t body_cap, long *status, char **body, size_t *body_len,
-                char *why, size_t cap) PL_WUR;
+                size_t len, size_t body_cap, long *status, char **body, size_t *body_len, char *why,
+                size_t cap) PL_WUR;
 
 /* Ask for the TXT records of qname (presentation form, absolute or not)
  * through the servers of /etc/resolv.conf or `server` ("ADDR[:PORT]").

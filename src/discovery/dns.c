@@ -98,8 +98,9 @@ static int make_resolver(ldns_resolver **out, const char *server, unsigned timeo
     } else {
         ldns_status st = ldns_resolver_new_frm_file(&r, NULL);
         if (st != LDNS_STATUS_OK) {
-            snprintf(why, cap, "cannot read the system's resolver configuration "
-                               "(/etc/resolv.conf): %s",
+            snprintf(why, cap,
+                     "cannot read the system's resolver configuration "
+                     "(/etc/resolv.conf): %s",
                      ldns_get_errorstr_by_id(st));
             return PL_ERR_IO;
         }

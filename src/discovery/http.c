@@ -85,7 +85,9 @@ static int request(const char *method, const char *url, const char *cafile, unsi
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &s);
-    curl_easy_setopt(h, CURLOPT_USERAGENT, "peerlink/" "0.1");
+    curl_easy_setopt(h, CURLOPT_USERAGENT,
+                     "peerlink/"
+                     "0.1");
     if (cafile)
         curl_easy_setopt(h, CURLOPT_CAINFO, cafile);
     if (data) {
@@ -126,9 +128,9 @@ int pl_http_get(const char *url, const char *cafile, unsigned timeout_ms, size_t
 }
 
 int pl_http_put(const char *url, const char *cafile, unsigned timeout_ms, const char *data,
-                size_t len, size_t body_cap, long *status, char **body, size_t *body_len,
-                char *why, size_t cap)
+                size_t len, size_t body_cap, long *status, char **body, size_t *body_len, char *why,
+                size_t cap)
 {
-    return request("PUT", url, cafile, timeout_ms, data, len, body_cap, status, body, body_len,
-                   why, cap);
+    return request("PUT", url, cafile, timeout_ms, data, len, body_cap, status, body, body_len, why,
+                   cap);
 }
