@@ -720,13 +720,68 @@ static void http_round_trip(void **state)
     free(got);
 }
 
+/* ---- the fuzz seeds are what their names say --------------------------------- */
+
+static int seed_verdict(const char *target, const char *name)
+{
+    const char *src = getenv("PL_SOURCE_ROOT");
+    char path[PL_PATH_MAX], why[PL_DISCOVERY_WHY_MAX];
+    uint8_t seed[PL_ED25519_SEED_LEN];
+    pl_identity *id = NULL;
+    pl_fingerprint fp;
+    pl_record got;
+    pl_disc_check c;
+    size_t len;
+    char *data;
+    int rc;
+    assert_non_null(src);
+    for (size_t i = 0; i < sizeof seed; i++)
+        seed[i] = (uint8_t)i;
+    assert_int_equal(pl_identity_from_seed(&id, seed), PL_OK);
+    pl_identity_fingerprint(id, &fp);
+    pl_identity_free(id);
+    assert_int_equal(pl_fingerprint_set_authority(&fp, ZONE, NULL), PL_OK);
+    assert_true(pl_fingerprint_dns_name(&fp, qname, sizeof qname) > 0);
+    c = check_for(&fp, NOW + 60);
+    snprintf(path, sizeof path, "%s/fuzz/corpus/%s/%s", src, target, name);
+    data = tu_read_file(path, &len);
+    if (strcmp(target, "discovery_http") == 0)
+        rc = pl_disc_check_json(data, len, &c, &got, why, sizeof why);
+    else
+        rc = pl_disc_check_dns_wire((const uint8_t *)data, len, qname, &c, &got, why, sizeof why);
+    free(data);
+    return rc;
+}
+
+static void fuzz_seeds(void **state)
+{
+    (void)state;
+    assert_int_equal(seed_verdict("discovery_http", "example"), PL_OK);
+    assert_int_equal(seed_verdict("discovery_http", "foreign"), PL_OK); /* foreign layout */
+    assert_int_equal(seed_verdict("discovery_http", "other_key"), PL_ERR_AUTH);
+    assert_int_equal(seed_verdict("discovery_http", "error_reply"), PL_ERR_PARSE);
+    assert_int_equal(seed_verdict("discovery_dns", "example"), PL_OK);
+    assert_int_equal(seed_verdict("discovery_dns", "uncompressed"), PL_OK);
+    assert_int_equal(seed_verdict("discovery_dns", "several"), PL_OK);
+    assert_int_equal(seed_verdict("discovery_dns", "cname"), PL_OK);
+    assert_int_equal(seed_verdict("discovery_dns", "other_owner"), PL_ERR_NOTFOUND);
+    assert_int_equal(seed_verdict("discovery_dns", "nxdomain"), PL_ERR_NOTFOUND);
+    assert_int_equal(seed_verdict("discovery_dns", "servfail"), PL_ERR_IO);
+    assert_int_equal(seed_verdict("discovery_dns", "truncated"), PL_ERR_IO);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(build_fields_in_order), cmocka_unit_test(verify_explains),
-        cmocka_unit_test(json_bodies),           cmocka_unit_test(server_reasons),
-        cmocka_unit_test(dns_answers),           cmocka_unit_test(dns_cname_chain),
-        cmocka_unit_test(dns_tcp_retry),         cmocka_unit_test(http_round_trip),
+        cmocka_unit_test(build_fields_in_order),
+        cmocka_unit_test(verify_explains),
+        cmocka_unit_test(json_bodies),
+        cmocka_unit_test(server_reasons),
+        cmocka_unit_test(dns_answers),
+        cmocka_unit_test(dns_cname_chain),
+        cmocka_unit_test(dns_tcp_retry),
+        cmocka_unit_test(http_round_trip),
+        cmocka_unit_test(fuzz_seeds),
     };
     signal(SIGPIPE, SIG_IGN);
     if (pl_init() != PL_OK)
