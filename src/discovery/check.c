@@ -126,7 +126,7 @@ int pl_disc_check_json(const char *body, size_t len, const pl_disc_check *c, pl_
 
 /* The owner names whose TXT records answer qname: qname and the targets of
  * a CNAME chain from it within the answer section. */
-static int follow_cnames(const ldns_rr_list *ans, ldns_rdf *names[CNAME_MAX + 1], size_t *n)
+static void follow_cnames(const ldns_rr_list *ans, ldns_rdf *names[CNAME_MAX + 1], size_t *n)
 {
     size_t count = ldns_rr_list_rr_count(ans);
     while (*n <= CNAME_MAX) {
@@ -138,10 +138,9 @@ static int follow_cnames(const ldns_rr_list *ans, ldns_rdf *names[CNAME_MAX + 1]
                 next = ldns_rr_rdf(rr, 0);
         }
         if (!next)
-            return 0;
+            return;
         names[(*n)++] = next;
     }
-    return 0;
 }
 
 static int owned_by(const ldns_rr *rr, ldns_rdf *const *names, size_t n)

@@ -163,7 +163,7 @@ int pl_dns_query_txt(const char *qname, const char *server, unsigned timeout_ms,
     } else {
         pl_log(PL_LOG_INFO, "TXT %s: answer over %s, %zu bytes, %zu answer records", qname,
                ldns_resolver_usevc(r) ? "TCP" : "UDP", ldns_pkt_size(*pkt),
-               ldns_pkt_ancount(*pkt) + (size_t)0);
+               (size_t)ldns_pkt_ancount(*pkt));
     }
     ldns_rdf_deep_free(name);
     ldns_resolver_deep_free(r);

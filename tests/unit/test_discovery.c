@@ -773,6 +773,35 @@ static void fuzz_seeds(void **state)
     assert_int_equal(seed_verdict("discovery_dns", "truncated"), PL_ERR_IO);
 }
 
+/* ---- DNS server arguments refused before anything is sent ---------------------- */
+
+static void dns_server_arguments(void **state)
+{
+    static const char *const bad[] = {
+        "localhost",
+        "127.0.0.1:",
+        "127.0.0.1:0",
+        "127.0.0.1:65536",
+        "127.0.0.1:053",
+        "127.0.0.1:5x",
+        "[::1",
+        "[::1]5353",
+        "",
+        "300.1.1.1",
+        "[]:53",
+    };
+    char why[PL_DISCOVERY_WHY_MAX];
+    ldns_pkt *pkt = NULL;
+    (void)state;
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        why[0] = 0;
+        if (pl_dns_query_txt("x." ZONE, bad[i], 1000, 0, &pkt, why, sizeof why) != PL_ERR_INVAL)
+            fail_msg("DNS server '%s' was accepted", bad[i]);
+        assert_null(pkt);
+        assert_true(why[0] != 0);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -785,6 +814,7 @@ int main(void)
         cmocka_unit_test(dns_tcp_retry),
         cmocka_unit_test(http_round_trip),
         cmocka_unit_test(fuzz_seeds),
+        cmocka_unit_test(dns_server_arguments),
     };
     signal(SIGPIPE, SIG_IGN);
     if (pl_init() != PL_OK)
