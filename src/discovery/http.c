@@ -85,9 +85,7 @@ static int request(const char *method, const char *url, const char *cafile, unsi
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &s);
-    curl_easy_setopt(h, CURLOPT_USERAGENT,
-                     "peerlink/"
-                     "0.1");
+    curl_easy_setopt(h, CURLOPT_USERAGENT, "peerlink");
     if (cafile)
         curl_easy_setopt(h, CURLOPT_CAINFO, cafile);
     if (data) {
