@@ -608,6 +608,102 @@ int pl_tcp_adopt(const pl_tcp_opts *opts, int fd, const uint8_t *pre, size_t pre
  * error. */
 int pl_tcp_listen(const pl_tcp_opts *opts, const pl_tcp_handler *h, void *user) PL_WUR;
 
+/* ------------------------------------------------------------------ */
+/* Directory client: announce and discover (src/discovery/)           */
+/* ------------------------------------------------------------------ */
+
+/* A node announces its signed record set to its directory with an HTTP PUT
+ * of the JSON carrier to the fingerprint's well-known path; anyone
+ * discovers it by a DNS TXT query for the fingerprint's DNS name or an
+ * HTTPS GET of the well-known URL (docs/formats.md §1, §3;
+ * docs/discovery.md). Whatever the carrier, a discovered set is decoded
+ * and verified end to end against the fingerprint asked for: the
+ * directory, the resolvers and the network are not trusted. These calls
+ * block (each carrier bounded by a timeout) and touch the network; they
+ * are not for event-loop threads. */
+
+#define PL_VIA_DNS   1u /* TXT query via the system's resolver or a given server */
+#define PL_VIA_HTTPS 2u /* GET of the well-known URL */
+#define PL_VIA_ANY   3u /* DNS first, then HTTPS: the first set that verifies wins */
+
+#define PL_DISCOVERY_NO_EDNS 1u /* DNS: ask without EDNS0 (512-byte UDP answers) */
+
+#define PL_DISCOVERY_TIMEOUT_MS  10000 /* default, per carrier */
+#define PL_DISCOVERY_WHY_MAX     512   /* bytes of one explanation, incl. NUL */
+#define PL_DISCOVERY_REPLY_MAX   4096  /* bytes of an announce reply body kept */
+#define PL_DISCOVERY_TXT_RRS_MAX 16    /* TXT records of one answer examined */
+
+typedef struct pl_directory_opts {
+    /* Base URL of the directory's HTTP(S) service, e.g.
+     * "http://127.0.0.1:8080". NULL: "https://" + the fingerprint's
+     * authority (pl_discover); required by pl_announce. */
+    const char *directory;
+    /* DNS server "ADDR" or "ADDR:PORT" ("[ADDR]:PORT" for IPv6), an IP
+     * address. NULL: the servers of /etc/resolv.conf. */
+    const char *dns_server;
+    const char *cafile;     /* PEM certificates to trust for HTTPS; NULL: the system's */
+    unsigned timeout_ms;    /* per carrier; 0: PL_DISCOVERY_TIMEOUT_MS */
+    uint64_t now;           /* Unix seconds to verify at; 0: the current time */
+    uint32_t skew;          /* clock skew tolerated (PL_RECORD_SKEW_DEFAULT is usual) */
+    uint64_t min_timestamp; /* refuse sets signed before this (a cached newer one); 0: none */
+    unsigned flags;         /* PL_DISCOVERY_NO_EDNS */
+} pl_directory_opts;
+
+/* What happened on each carrier, for messages: each `why` is an English
+ * clause such as "the signature does not verify: ...", "" when all went well. */
+typedef struct pl_discovery_report {
+    unsigned via;                   /* the carrier the returned set came by, 0 if none */
+    int dns_err;                    /* 0: verified or not tried (dns_tried) */
+    int https_err;                  /* likewise */
+    int dns_tried;                  /* 1 when DNS was asked */
+    int https_tried;                /* 1 when HTTPS was asked */
+    long http_status;               /* last HTTP status, 0 if none */
+    char dns_name[PL_DNS_NAME_MAX]; /* the name queried, "" if none */
+    char url[PL_URL_MAX + 64];      /* the URL fetched or put, "" if none */
+    char dns_why[PL_DISCOVERY_WHY_MAX];
+    char https_why[PL_DISCOVERY_WHY_MAX];
+} pl_discovery_report;
+
+/* Make and sign a record set from the identity, dated now, with the given
+ * fields in order (relays as fingerprint text). PL_ERR_PARSE or
+ * PL_ERR_TOOBIG (with *why) for a bad field, PL_ERR_INVAL for a bad ttl or
+ * argument. */
+typedef struct pl_record_fields {
+    const char *const *addresses;
+    size_t n_addresses;
+    const char *const *relays;
+    size_t n_relays;
+    const char *const *names;
+    size_t n_names;
+    const uint8_t *const *blobs;
+    const size_t *blob_lens;
+    size_t n_blobs;
+} pl_record_fields;
+int pl_record_build(pl_record *rs, const pl_identity *id, const pl_record_fields *f, uint64_t now,
+                    uint32_t ttl, const char **why) PL_WUR;
+
+/* Look up fp's record set by `via` (PL_VIA_*), verify it and copy it to
+ * *out. The DNS name and the default directory come from fp's authority;
+ * o->directory and o->dns_server override them. Returns 0, or:
+ * PL_ERR_NOTFOUND (no such name, no TXT record, HTTP 404), PL_ERR_AUTH
+ * (signed by another key, or the signature does not verify), PL_ERR_EXPIRED
+ * (expired, or older than o->min_timestamp), PL_ERR_FUTURE, PL_ERR_PARSE
+ * (not a record set), PL_ERR_TOOBIG (reply over its cap), PL_ERR_IO
+ * (network, TLS, DNS or HTTP failure), PL_ERR_INVAL (bad options, or the
+ * carrier cannot be used for fp: no authority, IP-literal authority for
+ * DNS). With PL_VIA_ANY the error is the DNS one unless that was only
+ * "not found" or a network failure. rep (may be NULL) says what each
+ * carrier did. *out is zeroed unless a set verified. */
+int pl_discover(const pl_fingerprint *fp, unsigned via, const pl_directory_opts *o, pl_record *out,
+                pl_discovery_report *rep) PL_WUR;
+
+/* PUT rs's JSON carrier to o->directory's well-known path for its key.
+ * rs must verify (at o->now) first (else its pl_record_verify error).
+ * Returns 0 on a 2xx reply; PL_ERR_IO for the network or another status,
+ * with the status and the server's (sanitised) error in rep->https_why;
+ * PL_ERR_INVAL without o->directory. */
+int pl_announce(const pl_record *rs, const pl_directory_opts *o, pl_discovery_report *rep) PL_WUR;
+
 #ifdef __cplusplus
 }
 #endif

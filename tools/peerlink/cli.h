@@ -18,6 +18,15 @@
 #define CLI_PRINTF(a, b) __attribute__((format(printf, a, b)))
 #else
 #define CLI_PRINTF(a, b)
+/* A record set as JSON on stdout, or as a summary a person reads
+ * (fingerprint, dates relative to now, fields) - cmd_record.c. */
+int cli_print_record_json(const pl_record *rs);
+void cli_print_record(const pl_record *rs, uint64_t now);
+
+/* Directory client commands (cmd_dir.c). */
+extern const struct cli_cmd cli_cmd_announce;
+extern const struct cli_cmd cli_cmd_discover;
+
 #endif
 
 /* Exit codes (docs/peerlink.1.md, EXIT STATUS). */
@@ -111,5 +120,14 @@ int cli_txt_print(const uint8_t *rdata, size_t len);
  * white space, possibly on several lines) into RDATA. Returns the RDATA
  * length or -1 with *why set. */
 long cli_txt_parse(const char *text, size_t len, uint8_t *out, size_t cap, const char **why);
+
+/* A record set as JSON on stdout, or as a summary a person reads
+ * (fingerprint, dates relative to now, fields) - cmd_record.c. */
+int cli_print_record_json(const pl_record *rs);
+void cli_print_record(const pl_record *rs, uint64_t now);
+
+/* Directory client commands (cmd_dir.c). */
+extern const struct cli_cmd cli_cmd_announce;
+extern const struct cli_cmd cli_cmd_discover;
 
 #endif

@@ -198,7 +198,7 @@ static int fill_record(pl_record *rs, struct sign_opts *o)
     return rc;
 }
 
-static int print_json(const pl_record *rs)
+int cli_print_record_json(const pl_record *rs)
 {
     char *buf = malloc(PL_RECORD_JSON_MAX + 1);
     int n = buf ? pl_record_to_json(rs, buf, PL_RECORD_JSON_MAX + 1) : PL_ERR_NOMEM;
@@ -250,7 +250,7 @@ static int sign_and_print(struct cli *cli, struct sign_opts *o)
         }
     }
     if (rc == EXIT_OK)
-        rc = o->txt ? print_txt(rs) : print_json(rs);
+        rc = o->txt ? print_txt(rs) : cli_print_record_json(rs);
     pl_identity_free(id);
     free(rs);
     return rc;
@@ -372,7 +372,7 @@ static void print_when(const char *label, uint64_t t, uint64_t now)
         printf("%-12s %s (in %llu seconds)\n", label, when, (unsigned long long)(t - now));
 }
 
-static void print_summary(const pl_record *rs, uint64_t now)
+void cli_print_record(const pl_record *rs, uint64_t now)
 {
     pl_fingerprint fp;
     char fptext[PL_FINGERPRINT_STR_MAX];
@@ -444,9 +444,9 @@ static int verify(const struct verify_opts *o)
             rc = explain_verify_error(rs, o, err);
     }
     if (rc == EXIT_OK && o->json) {
-        rc = print_json(rs);
+        rc = cli_print_record_json(rs);
     } else if (rc == EXIT_OK) {
-        print_summary(rs, o->now);
+        cli_print_record(rs, o->now);
         if (!o->fptext)
             cli_err("note: without --fingerprint this only shows that the record set is "
                     "intact, not whose it is");
