@@ -73,4 +73,76 @@ bool pl_dg_replay_fresh(const pl_dg_replay *r, uint64_t pn);
 /* Record pn as received (after it authenticated). */
 void pl_dg_replay_mark(pl_dg_replay *r, uint64_t pn);
 
+/* ---- the responder's stateless defences (cookie.c) ---------------------- */
+
+#define PL_DG_COOKIE_ROTATE  120 /* seconds a cookie secret is current; one more it is accepted */
+#define PL_DG_COOKIE_MAC     16
+#define PL_DG_COOKIE_LEN     (4 + PL_DG_COOKIE_MAC) /* epoch (u32, big-endian), MAC */
+#define PL_DG_BIND_LEN       32                     /* digest of the HELLO a cookie answers */
+#define PL_DG_POW_MAX        32  /* the hardest proof of work asked (leading zero bits) */
+#define PL_DG_LOAD_WINDOW_MS 100 /* the difficulty moves at most one bit per window */
+
+/* Two secrets: the current epoch's and the one before (epoch parity picks
+ * the slot). A cookie is epoch || BLAKE2b-128 keyed with that epoch's
+ * secret over a label, the epoch, the initiator's address and the HELLO
+ * digest: no state per initiator, one hash to check. */
+typedef struct pl_dg_cookie_keys {
+    uint8_t secret[2][PL_DG_KEYLEN];
+    uint32_t epoch;
+    bool has_prev;
+} pl_dg_cookie_keys;
+
+int pl_dg_cookie_keys_init(pl_dg_cookie_keys *k, uint64_t now, pl_random_fn random,
+                           void *user) PL_WUR;
+/* A new secret when now has entered a new epoch (PL_ERR_INTERNAL if the
+ * random source fails). */
+int pl_dg_cookie_rotate(pl_dg_cookie_keys *k, uint64_t now, pl_random_fn random, void *user) PL_WUR;
+void pl_dg_cookie_keys_wipe(pl_dg_cookie_keys *k);
+/* addr: the initiator's address as bytes (1..255). */
+int pl_dg_cookie_make(const pl_dg_cookie_keys *k, const uint8_t *addr, size_t addrlen,
+                      const uint8_t bind[PL_DG_BIND_LEN], uint8_t out[PL_DG_COOKIE_LEN]) PL_WUR;
+/* PL_OK; PL_ERR_EXPIRED (an epoch neither current nor the one before: no
+ * hash computed); PL_ERR_AUTH (another address, HELLO or secret). */
+int pl_dg_cookie_check(const pl_dg_cookie_keys *k, const uint8_t *addr, size_t addrlen,
+                       const uint8_t bind[PL_DG_BIND_LEN],
+                       const uint8_t cookie[PL_DG_COOKIE_LEN]) PL_WUR;
+
+/* Cookies already used, so each is good for one INITIATE: one open-address
+ * table per epoch generation, allocated once, at most half full. A cookie
+ * is recorded only after its proof of work passed, so filling the table
+ * costs work; when full it refuses (PL_ERR_TOOBIG) rather than forget. */
+typedef struct pl_dg_used {
+    uint8_t *slots[2];
+    size_t cap, limit, count[2];
+    uint32_t epoch[2];
+} pl_dg_used;
+
+int pl_dg_used_init(pl_dg_used *u, size_t per_epoch) PL_WUR;
+void pl_dg_used_free(pl_dg_used *u);
+/* PL_OK (recorded), PL_ERR_EXIST (used before), PL_ERR_TOOBIG (full),
+ * PL_ERR_EXPIRED (older than the epoch its generation holds). */
+int pl_dg_used_add(pl_dg_used *u, const uint8_t cookie[PL_DG_COOKIE_LEN]) PL_WUR;
+
+/* Proof of work: BLAKE2b-256(label, cookie, bind, nonce little-endian) has
+ * at least `bits` leading zero bits. Checking costs one hash; solving
+ * costs 2^bits on average. */
+bool pl_dg_pow_ok(const uint8_t cookie[PL_DG_COOKIE_LEN], const uint8_t bind[PL_DG_BIND_LEN],
+                  uint64_t nonce, unsigned bits);
+/* Try nonces start, start+1, ... at most max_tries: PL_OK with *nonce, or
+ * PL_ERR_TOOBIG. */
+int pl_dg_pow_solve(const uint8_t cookie[PL_DG_COOKIE_LEN], const uint8_t bind[PL_DG_BIND_LEN],
+                    unsigned bits, uint64_t start, uint64_t max_tries, uint64_t *nonce) PL_WUR;
+
+/* The difficulty asked, from the measured load: the work the responder did
+ * (INITIATEs that reached a public-key operation) per window against its
+ * capacity (handshakes per second on this machine). Zero when idle. */
+typedef struct pl_dg_load {
+    unsigned capacity, count, bits;
+    uint64_t window_start;
+} pl_dg_load;
+
+void pl_dg_load_init(pl_dg_load *l, unsigned capacity_per_s);
+void pl_dg_load_note(pl_dg_load *l, uint64_t now_ms);
+unsigned pl_dg_load_bits(pl_dg_load *l, uint64_t now_ms);
+
 #endif /* PL_DGRAM_INT_H */

@@ -312,13 +312,162 @@ static void replay_window(void **state)
     assert_true(pl_dg_replay_fresh(&r, 5000 - PL_DG_REPLAY_WINDOW + 1));
 }
 
+/* ---- cookies, proof of work, load ------------------------------------------ */
+
+static int seq_random(void *user, uint8_t *out, size_t len)
+{
+    uint8_t *c = user;
+    for (size_t i = 0; i < len; i++)
+        out[i] = (uint8_t)(*c * 31 + i);
+    (*c)++;
+    return 0;
+}
+
+static int bad_random(void *user, uint8_t *out, size_t len)
+{
+    (void)user;
+    (void)out;
+    (void)len;
+    return 1;
+}
+
+static void cookies(void **state)
+{
+    (void)state;
+    pl_dg_cookie_keys k;
+    uint8_t ctr = 1, bind[PL_DG_BIND_LEN] = {9}, other[PL_DG_BIND_LEN] = {8};
+    const uint8_t addr[] = {127, 0, 0, 1, 0x1f, 0x90}, addr2[] = {127, 0, 0, 2, 0x1f, 0x90};
+    uint8_t c[PL_DG_COOKIE_LEN], c2[PL_DG_COOKIE_LEN];
+    uint64_t t = 1800000000;
+    assert_int_equal(pl_dg_cookie_keys_init(&k, t, seq_random, &ctr), PL_OK);
+    assert_int_equal(pl_dg_cookie_make(&k, addr, sizeof addr, bind, c), PL_OK);
+    assert_int_equal(pl_dg_cookie_check(&k, addr, sizeof addr, bind, c), PL_OK);
+    assert_int_equal(pl_dg_cookie_check(&k, addr2, sizeof addr2, bind, c), PL_ERR_AUTH);
+    assert_int_equal(pl_dg_cookie_check(&k, addr, sizeof addr, other, c), PL_ERR_AUTH);
+    for (size_t bit = 32; bit < PL_DG_COOKIE_LEN * 8; bit++) { /* every MAC bit */
+        memcpy(c2, c, sizeof c2);
+        c2[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+        assert_int_equal(pl_dg_cookie_check(&k, addr, sizeof addr, bind, c2), PL_ERR_AUTH);
+    }
+    memcpy(c2, c, sizeof c2);
+    c2[3] ^= 1; /* another epoch: refused before any hash */
+    assert_int_equal(pl_dg_cookie_check(&k, addr, sizeof addr, bind, c2), PL_ERR_EXPIRED);
+    /* one rotation: still good; a cookie of the new epoch differs */
+    assert_int_equal(pl_dg_cookie_rotate(&k, t + PL_DG_COOKIE_ROTATE, seq_random, &ctr), PL_OK);
+    assert_int_equal(pl_dg_cookie_check(&k, addr, sizeof addr, bind, c), PL_OK);
+    assert_int_equal(pl_dg_cookie_make(&k, addr, sizeof addr, bind, c2), PL_OK);
+    assert_memory_not_equal(c, c2, sizeof c);
+    /* two: stale */
+    assert_int_equal(pl_dg_cookie_rotate(&k, t + 2 * PL_DG_COOKIE_ROTATE, seq_random, &ctr), PL_OK);
+    assert_int_equal(pl_dg_cookie_check(&k, addr, sizeof addr, bind, c), PL_ERR_EXPIRED);
+    assert_int_equal(pl_dg_cookie_check(&k, addr, sizeof addr, bind, c2), PL_OK);
+    /* a jump of many epochs forgets the previous secret too */
+    assert_int_equal(pl_dg_cookie_rotate(&k, t + 10 * PL_DG_COOKIE_ROTATE, seq_random, &ctr),
+                     PL_OK);
+    assert_int_equal(pl_dg_cookie_check(&k, addr, sizeof addr, bind, c2), PL_ERR_EXPIRED);
+    assert_int_equal(pl_dg_cookie_make(&k, addr, 0, bind, c), PL_ERR_INVAL);
+    assert_int_equal(pl_dg_cookie_rotate(&k, t + 11 * PL_DG_COOKIE_ROTATE, bad_random, NULL),
+                     PL_ERR_INTERNAL);
+    assert_int_equal(pl_dg_cookie_keys_init(&k, t, bad_random, NULL), PL_ERR_INTERNAL);
+    pl_dg_cookie_keys_wipe(&k);
+}
+
+static void used_once(void **state)
+{
+    (void)state;
+    pl_dg_used u;
+    uint8_t c[PL_DG_COOKIE_LEN];
+    assert_int_equal(pl_dg_used_init(&u, 100), PL_OK);
+    memset(c, 0, sizeof c);
+    c[3] = 7; /* epoch 7 */
+    for (unsigned i = 0; i < 100; i++) {
+        randombytes_buf(c + 4, PL_DG_COOKIE_MAC);
+        assert_int_equal(pl_dg_used_add(&u, c), PL_OK);
+        assert_int_equal(pl_dg_used_add(&u, c), PL_ERR_EXIST);
+    }
+    randombytes_buf(c + 4, PL_DG_COOKIE_MAC);
+    assert_int_equal(pl_dg_used_add(&u, c), PL_ERR_TOOBIG); /* full: refused, not forgotten */
+    c[3] = 8; /* the next epoch has its own generation */
+    assert_int_equal(pl_dg_used_add(&u, c), PL_OK);
+    c[3] = 9; /* epoch 9 takes over epoch 7's generation */
+    assert_int_equal(pl_dg_used_add(&u, c), PL_OK);
+    c[3] = 7; /* and an epoch-7 cookie can no longer wipe it */
+    assert_int_equal(pl_dg_used_add(&u, c), PL_ERR_EXPIRED);
+    memset(c + 4, 0, PL_DG_COOKIE_MAC);
+    c[3] = 9;
+    assert_int_equal(pl_dg_used_add(&u, c), PL_ERR_INVAL);
+    pl_dg_used_free(&u);
+}
+
+static void proof_of_work(void **state)
+{
+    (void)state;
+    uint8_t c[PL_DG_COOKIE_LEN] = {1, 2, 3}, bind[PL_DG_BIND_LEN] = {4};
+    uint64_t nonce = 0;
+    assert_true(pl_dg_pow_ok(c, bind, 12345, 0));
+    assert_false(pl_dg_pow_ok(c, bind, 12345, PL_DG_POW_MAX + 1));
+    for (unsigned bits = 1; bits <= 14; bits++) {
+        assert_int_equal(pl_dg_pow_solve(c, bind, bits, 0, UINT64_C(1) << 24, &nonce), PL_OK);
+        assert_true(pl_dg_pow_ok(c, bind, nonce, bits));
+        /* the work is bound to the cookie and the HELLO */
+        uint8_t c2[PL_DG_COOKIE_LEN];
+        memcpy(c2, c, sizeof c2);
+        c2[5] ^= 1;
+        uint8_t bind2[PL_DG_BIND_LEN] = {5};
+        if (bits >= 10) { /* fixed inputs: no chance involved once it passes */
+            assert_false(pl_dg_pow_ok(c2, bind, nonce, bits));
+            assert_false(pl_dg_pow_ok(c, bind2, nonce, bits));
+        }
+    }
+    assert_int_equal(pl_dg_pow_solve(c, bind, 30, 0, 10, &nonce), PL_ERR_TOOBIG);
+    assert_int_equal(pl_dg_pow_solve(c, bind, PL_DG_POW_MAX + 1, 0, 10, &nonce), PL_ERR_INVAL);
+}
+
+static void load_difficulty(void **state)
+{
+    (void)state;
+    pl_dg_load l;
+    pl_dg_load_init(&l, 1000); /* 1000 handshakes/s */
+    uint64_t t = 5000;
+    assert_int_equal(pl_dg_load_bits(&l, t), 0);
+    /* 300/s: below half the capacity, no work asked */
+    for (int w = 0; w < 10; w++, t += PL_DG_LOAD_WINDOW_MS)
+        for (int i = 0; i < 30; i++)
+            pl_dg_load_note(&l, t + (uint64_t)i);
+    assert_int_equal(pl_dg_load_bits(&l, t), 0);
+    /* 800/s: one more bit per window */
+    unsigned prev = 0;
+    for (int w = 0; w < 6; w++, t += PL_DG_LOAD_WINDOW_MS) {
+        for (int i = 0; i < 80; i++)
+            pl_dg_load_note(&l, t + (uint64_t)i);
+        unsigned b = pl_dg_load_bits(&l, t + PL_DG_LOAD_WINDOW_MS);
+        assert_true(b == prev + 1 || (w == 0 && b <= 1));
+        prev = b;
+    }
+    assert_true(prev >= 5);
+    /* 200/s: coming down a bit per window */
+    for (int i = 0; i < 20; i++)
+        pl_dg_load_note(&l, t + (uint64_t)i);
+    assert_int_equal(pl_dg_load_bits(&l, t + PL_DG_LOAD_WINDOW_MS), prev - 1);
+    /* a quiet second: none at all */
+    assert_int_equal(pl_dg_load_bits(&l, t + 2000), 0);
+    /* it never passes the most that is asked */
+    pl_dg_load_init(&l, 10);
+    for (int w = 0; w < 100; w++, t += PL_DG_LOAD_WINDOW_MS)
+        for (int i = 0; i < 10; i++)
+            pl_dg_load_note(&l, t + (uint64_t)i);
+    assert_int_equal(pl_dg_load_bits(&l, t), PL_DG_POW_MAX);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(wycheproof_xchacha), cmocka_unit_test(protection_is_xchacha),
         cmocka_unit_test(wycheproof_x25519),  cmocka_unit_test(pn_lengths),
         cmocka_unit_test(pn_round_trips),     cmocka_unit_test(pn_malformed),
-        cmocka_unit_test(replay_window),
+        cmocka_unit_test(replay_window),      cmocka_unit_test(cookies),
+        cmocka_unit_test(used_once),          cmocka_unit_test(proof_of_work),
+        cmocka_unit_test(load_difficulty),
     };
     if (pl_init() != PL_OK)
         return 1;
