@@ -9,7 +9,7 @@ PACKAGES=(
   libsodium-dev libssl-dev openssl libjansson-dev libqrencode-dev libcmocka-dev
   libuv1-dev
   python3 python3-cryptography-vectors zbar-tools socat
-  libmicrohttpd-dev libsqlite3-dev libldns-dev dnsutils curl knot
+  libmicrohttpd-dev libsqlite3-dev libldns-dev dnsutils curl knot sqlite3
 )
 
 missing=()
