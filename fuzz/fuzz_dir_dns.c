@@ -65,8 +65,7 @@ static void check(const uint8_t *q, size_t qlen, int tcp)
     if (!tcp && n > PL_DIR_DNS_UDP_MIN) {
         /* more than 512 only for a query that offered more with EDNS0 */
         ldns_pkt *p = NULL;
-        if (ldns_wire2pkt(&p, q, qlen) != LDNS_STATUS_OK ||
-            (size_t)n > ldns_pkt_edns_udp_size(p))
+        if (ldns_wire2pkt(&p, q, qlen) != LDNS_STATUS_OK || (size_t)n > ldns_pkt_edns_udp_size(p))
             abort();
         ldns_pkt_free(p);
     }
