@@ -8,7 +8,7 @@
 # client runs under a timeout; all processes are killed on exit.
 . "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 
-plan 51
+plan 58
 
 ZONE=dir.test
 PIDS=()
@@ -152,6 +152,9 @@ check "SOA at the apex, authoritative" \
     '[[ $out == *"status: NOERROR"* && $out == *" aa"* && $out == *"SOA	ns1.$ZONE. hostmaster.$ZONE."* ]]'
 out=$(d +short NS "$ZONE")
 check "NS at the apex" '[ "$out" = "ns1.$ZONE." ]'
+out=$(d +tcp +keepopen +short "$alice_dns" TXT "$bob_dns" TXT "$ZONE" SOA)
+check "several queries over one TCP connection (dig +keepopen)" \
+    '[[ $out == *192.0.2.2:7000* && $out == *"tcp://192.0.2.3:7001"* && $out == *"ns1.$ZONE."* ]]'
 out=$(d TXT "$carol_dns")
 check "an unknown fingerprint's name: NXDOMAIN with the SOA in authority" \
     '[[ $out == *"status: NXDOMAIN"* && $out == *"AUTHORITY: 1"* && $out == *SOA* ]]'
@@ -259,5 +262,39 @@ check "serve without --zone: usage error (exit 2)" '[ $rc -eq 2 ] && [[ $err == 
 printf 'not a database at all, not at all, not at all, not at all, not at all......\n%.0s' $(seq 1 20) >"$WORK/junk.db"
 run directory serve --zone "$ZONE" --db "$WORK/junk.db" --http 127.0.0.1:0
 check "a database file that is not one: exit 1, says so" '[ $rc -eq 1 ] && [[ $err == *"not an SQLite database"* ]]'
+
+run directory serve --zone "$ZONE" --db "$WORK/y.db" --https 127.0.0.1:0
+check "--https without --cert and --key: usage error" '[ $rc -eq 2 ] && [[ $err == *--cert* ]]'
+run directory serve --zone "$ZONE" --db "$WORK/y.db" --https 127.0.0.1:0 --cert "$WORK/none.crt" \
+    --key "$WORK/tls.key"
+check "an unreadable certificate: exit 1, says so" '[ $rc -eq 1 ] && [[ $err == *"cannot read the certificate"* ]]'
+run directory serve --zone "$ZONE" --db "$WORK/y.db" --http "127.0.0.1:$HP"
+check "an HTTP port in use: exit 1, cannot listen" '[ $rc -eq 1 ] && [[ $err == *"cannot listen"* ]]'
+run directory serve --zone "$ZONE" --db "$WORK/y.db" --dns "localhost:53"
+check "a DNS address that is not numeric: exit 1, says what is wanted" '[ $rc -eq 1 ] && [[ $err == *"ADDR:PORT"* ]]'
+run directory serve --zone 192.0.2.1 --db "$WORK/y.db" --dns 127.0.0.1:0
+check "an IP address as the zone: exit 1, says the zone must be a DNS name" '[ $rc -eq 1 ] && [[ $err == *"zone must be a DNS host name"* ]]'
+
+# ---- IPv6 loopback, when the machine has it
+kill -TERM "$SRV"
+wait "$SRV"
+if python3 -c 'import socket; s=socket.socket(socket.AF_INET6); s.bind(("::1", 0))' 2>/dev/null; then
+    NLISTEN=3
+    "$PEERLINK" directory serve --zone "$ZONE" --db "$WORK/dir.db" --http '[::1]:0' --dns '[::1]:0' \
+        >/dev/null 2>"$WORK/srv6.log" &
+    SRV=$!
+    PIDS+=("$SRV")
+    for i in $(seq 1 100); do
+        [ "$(grep -c 'listening on' "$WORK/srv6.log")" -ge 3 ] && break
+        sleep 0.05
+    done
+    HP6=$(sed -n 's/.*: http listening on \[::1\]:\([0-9]*\)$/\1/p' "$WORK/srv6.log")
+    DP6=$(sed -n 's/.*: dns-udp listening on \[::1\]:\([0-9]*\)$/\1/p' "$WORK/srv6.log")
+    out=$(curl -sS -m 10 "http://[::1]:$HP6/.well-known/ni/sha3-256/$alice_b")
+    out2=$(timeout 20 dig @::1 -p "$DP6" +time=2 +short TXT "$alice_dns")
+    check "IPv6: discover over HTTP and DNS on [::1]" '[[ $out == *192.0.2.2:7000* && $out2 == *192.0.2.2:7000* ]]'
+else
+    skip "IPv6: discover over HTTP and DNS on [::1]" "no IPv6 loopback"
+fi
 
 finish
