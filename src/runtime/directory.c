@@ -32,7 +32,7 @@
 
 #define TCP_CONNS_MAX   64    /* concurrent DNS-over-TCP clients */
 #define TCP_IDLE_MS     10000 /* RFC 7766 §6.2.3: close idle clients */
-#define UDP_BURST       64    /* datagrams answered per wake-up */
+#define UDP_BURST       32    /* datagrams answered per wake-up (one recvmmsg) */
 #define HTTP_TIMEOUT_S  10
 #define HTTP_CONNS_MAX  1000
 #define CERT_FILE_MAX   (64u << 10)
@@ -47,6 +47,14 @@ struct tcp_conn {
     uint8_t out[2 + PL_DIR_DNS_MSG_MAX];
 };
 
+struct udp_batch {
+    struct mmsghdr msg[UDP_BURST], out[UDP_BURST];
+    struct iovec iov[UDP_BURST], oiov[UDP_BURST];
+    struct sockaddr_storage from[UDP_BURST];
+    uint8_t q[UDP_BURST][PL_DIR_DNS_UDP_MAX];
+    uint8_t r[UDP_BURST][PL_DIR_DNS_UDP_MAX];
+};
+
 struct server {
     const pl_dir_opts *o;
     pl_dir_store *store;
@@ -55,7 +63,7 @@ struct server {
     pl_dir_http http;
     int udp, tcp;
     struct tcp_conn *conns[TCP_CONNS_MAX];
-    uint8_t *msg; /* scratch for one DNS response */
+    struct udp_batch *udp_batch;
 };
 
 static uint64_t mono_ms(void)
@@ -350,21 +358,35 @@ static int open_dns(struct server *s, const char *addr, pl_dir_listening_fn fn, 
     return 0;
 }
 
+/* Answer up to UDP_BURST datagrams with one recvmmsg and one sendmmsg. */
 static void serve_udp(struct server *s)
 {
-    uint8_t q[PL_DIR_DNS_UDP_MAX];
+    struct udp_batch *b = s->udp_batch;
+    int n, k = 0;
     for (int i = 0; i < UDP_BURST; i++) {
-        struct sockaddr_storage from;
-        socklen_t flen = sizeof from;
-        ssize_t n = recvfrom(s->udp, q, sizeof q, 0, (struct sockaddr *)&from, &flen);
-        int rc;
-        if (n < 0)
-            return;
-        rc = pl_dir_dns_answer(s->dns, s->store, q, (size_t)n, 0, wall(), s->msg,
-                               PL_DIR_DNS_MSG_MAX);
-        if (rc > 0)
-            sendto(s->udp, s->msg, (size_t)rc, 0, (struct sockaddr *)&from, flen);
+        b->iov[i] = (struct iovec){b->q[i], sizeof b->q[i]};
+        b->msg[i].msg_hdr = (struct msghdr){.msg_name = &b->from[i],
+                                            .msg_namelen = sizeof b->from[i],
+                                            .msg_iov = &b->iov[i],
+                                            .msg_iovlen = 1};
     }
+    n = recvmmsg(s->udp, b->msg, UDP_BURST, MSG_DONTWAIT, NULL);
+    if (n <= 0)
+        return;
+    for (int i = 0; i < n; i++) {
+        int rc = pl_dir_dns_answer(s->dns, s->store, b->q[i], b->msg[i].msg_len, 0, wall(), b->r[k],
+                                   sizeof b->r[k]);
+        if (rc <= 0)
+            continue;
+        b->oiov[k] = (struct iovec){b->r[k], (size_t)rc};
+        b->out[k].msg_hdr = (struct msghdr){.msg_name = &b->from[i],
+                                            .msg_namelen = b->msg[i].msg_hdr.msg_namelen,
+                                            .msg_iov = &b->oiov[k],
+                                            .msg_iovlen = 1};
+        k++;
+    }
+    if (k > 0 && sendmmsg(s->udp, b->out, (unsigned)k, MSG_DONTWAIT) < 0)
+        pl_log(PL_LOG_DEBUG, "directory: dns: sendmmsg: %s", strerror(errno));
 }
 
 static void close_conn(struct server *s, int i)
@@ -459,7 +481,7 @@ static void cleanup(struct server *s)
     pl_dir_dns_free(s->dns);
     pl_dir_ratelimit_free(s->rl);
     pl_dir_store_close(s->store);
-    free(s->msg);
+    free(s->udp_batch);
 }
 
 static int read_pem(const char *path, char **out, const char **why, const char *what)
@@ -514,8 +536,8 @@ int pl_dir_serve(const pl_dir_opts *o, pl_dir_listening_fn fn, void *user, const
         if (rc != PL_OK)
             *why = "cannot set up the rate limiter";
     }
-    s.msg = malloc(PL_DIR_DNS_MSG_MAX);
-    if (rc == PL_OK && !s.msg) {
+    s.udp_batch = malloc(sizeof *s.udp_batch);
+    if (rc == PL_OK && !s.udp_batch) {
         rc = PL_ERR_NOMEM;
         *why = "out of memory";
     }
