@@ -983,6 +983,71 @@ static void dns_config(void **state)
     dns_free(&e);
 }
 
+/* ---- the service's start-up and stop (src/runtime/directory.c) ---------- */
+
+struct seen {
+    int http, udp, tcp;
+};
+
+static void on_listening(void *user, const char *service, const char *addr)
+{
+    struct seen *s = user;
+    assert_non_null(strstr(addr, "127.0.0.1:"));
+    assert_true(strtoul(strrchr(addr, ':') + 1, NULL, 10) > 0);
+    if (strcmp(service, "http") == 0)
+        s->http++;
+    else if (strcmp(service, "dns-udp") == 0)
+        s->udp++;
+    else if (strcmp(service, "dns-tcp") == 0)
+        s->tcp++;
+}
+
+static void serve_options(void **state)
+{
+    pl_dir_opts o;
+    const char *why = NULL;
+    struct seen seen = {0, 0, 0};
+    int p[2];
+    (void)state;
+    assert_int_equal(pl_dir_serve(NULL, NULL, NULL, &why), PL_ERR_INVAL);
+    memset(&o, 0, sizeof o);
+    o.stop_fd = -1;
+    o.zone = ZONE;
+    o.db = tmp_path("serve.db");
+    assert_int_equal(pl_dir_serve(&o, NULL, NULL, &why), PL_ERR_INVAL); /* nothing to listen on */
+    o.https = "127.0.0.1:0";
+    assert_int_equal(pl_dir_serve(&o, NULL, NULL, &why), PL_ERR_INVAL); /* no certificate */
+    assert_non_null(strstr(why, "certificate"));
+    o.https = NULL;
+    o.http = "127.0.0.1:0";
+    o.zone = "not a zone";
+    assert_int_equal(pl_dir_serve(&o, NULL, NULL, &why), PL_ERR_INVAL);
+    assert_non_null(strstr(why, "zone"));
+    o.zone = ZONE;
+    o.http = "nonsense";
+    assert_int_equal(pl_dir_serve(&o, NULL, NULL, &why), PL_ERR_IO);
+    assert_non_null(strstr(why, "ADDR:PORT"));
+    o.http = NULL;
+    o.dns = "127.0.0.1";
+    assert_int_equal(pl_dir_serve(&o, NULL, NULL, &why), PL_ERR_IO);
+    o.dns = "127.0.0.1:0";
+    o.db = tmp_path("no/such/dir.db");
+    assert_int_equal(pl_dir_serve(&o, NULL, NULL, &why), PL_ERR_IO);
+    assert_non_null(strstr(why, "database"));
+    /* a clean start and stop: the stop descriptor is readable at once */
+    o.db = tmp_path("serve.db");
+    o.http = "127.0.0.1:0";
+    assert_int_equal(pipe(p), 0);
+    assert_int_equal(write(p[1], "x", 1), 1);
+    o.stop_fd = p[0];
+    assert_int_equal(pl_dir_serve(&o, on_listening, &seen, &why), PL_OK);
+    assert_int_equal(seen.http, 1);
+    assert_int_equal(seen.udp, 1);
+    assert_int_equal(seen.tcp, 1);
+    close(p[0]);
+    close(p[1]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1003,6 +1068,7 @@ int main(void)
         cmocka_unit_test(dns_edns_and_truncation),
         cmocka_unit_test(dns_bad_queries),
         cmocka_unit_test(dns_config),
+        cmocka_unit_test(serve_options),
     };
     if (pl_init() != PL_OK)
         return 1;
