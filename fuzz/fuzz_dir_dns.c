@@ -5,7 +5,8 @@
  * The zone is dir.example.org and the store holds one record set (key of
  * seed 1, signed at a fixed time), so queries can reach every kind of
  * answer. Every response must parse, be a response to the query's ID, and
- * respect the size limit of its transport.
+ * respect the size limit of its transport; and the answer a responder with
+ * a cache of answers gives must be byte for byte the one built afresh.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -19,9 +20,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define NOW 1700000000u
 
-static pl_dir_dns *dns;
+static pl_dir_dns *dns, *fresh;
 static pl_dir_store *store;
-static uint8_t out[PL_DIR_DNS_MSG_MAX];
+static uint8_t out[PL_DIR_DNS_MSG_MAX], out2[PL_DIR_DNS_MSG_MAX];
 
 static void setup(void)
 {
@@ -38,7 +39,10 @@ static void setup(void)
     c.serial = 1;
     pl_record_init(&rs);
     memset(blob, 'b', sizeof blob);
-    if (pl_init() != PL_OK || pl_dir_dns_new(&dns, &c, NULL) != PL_OK ||
+    if (pl_init() != PL_OK || pl_dir_dns_new(&dns, &c, NULL) != PL_OK)
+        abort();
+    c.no_cache = 1;
+    if (pl_dir_dns_new(&fresh, &c, NULL) != PL_OK ||
         pl_dir_store_open(&store, ":memory:", NULL) != PL_OK ||
         pl_identity_from_seed(&id, seed) != PL_OK ||
         pl_record_add_address(&rs, "udp://192.0.2.1:7000", NULL) != PL_OK ||
@@ -55,8 +59,9 @@ static void setup(void)
 static void check(const uint8_t *q, size_t qlen, int tcp)
 {
     int n = pl_dir_dns_answer(dns, store, q, qlen, tcp, NOW, out, sizeof out);
+    int n2 = pl_dir_dns_answer(fresh, store, q, qlen, tcp, NOW, out2, sizeof out2);
     ldns_pkt *r = NULL;
-    if (n < 0)
+    if (n < 0 || n != n2 || memcmp(out, out2, (size_t)n) != 0)
         abort();
     if (n == 0)
         return;
@@ -81,5 +86,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         setup();
     check(data, size, 0);
     check(data, size, 1);
+    check(data, size, 0); /* again: now from the cache */
     return 0;
 }

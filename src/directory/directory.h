@@ -72,6 +72,10 @@ int pl_dir_store_sweep(pl_dir_store *st, uint64_t now) PL_WUR;
 /* Sets currently held and unexpired at now; PL_ERR_IO. */
 int pl_dir_store_count(pl_dir_store *st, uint64_t now) PL_WUR;
 
+/* A counter that changes whenever a put or a sweep changed what the store
+ * holds (lock-free; for caches of answers derived from the store). */
+uint64_t pl_dir_store_generation(const pl_dir_store *st);
+
 /* ---- rate limiter ------------------------------------------------------ */
 
 typedef struct pl_dir_ratelimit pl_dir_ratelimit;
@@ -126,13 +130,16 @@ void pl_dir_http_handle(const pl_dir_http *h, const struct sockaddr *peer, const
 
 typedef struct pl_dir_dns pl_dir_dns;
 
-#define PL_DIR_DNS_UDP_MIN   512   /* without EDNS0 (RFC 1035 §4.2.1) */
-#define PL_DIR_DNS_UDP_MAX   4096  /* the most we honour of an EDNS0 size */
-#define PL_DIR_DNS_EDNS_SIZE 1232  /* what we advertise (DNS flag day 2020) */
-#define PL_DIR_DNS_MSG_MAX   65535 /* over TCP */
-#define PL_DIR_DNS_MAX_TTL   300   /* default cap on answer TTLs */
-#define PL_DIR_DNS_APEX_TTL  3600  /* SOA and NS records */
-#define PL_DIR_DNS_NEG_TTL   60    /* SOA minimum: negative caching */
+#define PL_DIR_DNS_UDP_MIN     512   /* without EDNS0 (RFC 1035 §4.2.1) */
+#define PL_DIR_DNS_UDP_MAX     4096  /* the most we honour of an EDNS0 size */
+#define PL_DIR_DNS_EDNS_SIZE   1232  /* what we advertise (DNS flag day 2020) */
+#define PL_DIR_DNS_MSG_MAX     65535 /* over TCP */
+#define PL_DIR_DNS_MAX_TTL     300   /* default cap on answer TTLs */
+#define PL_DIR_DNS_APEX_TTL    3600  /* SOA and NS records */
+#define PL_DIR_DNS_NEG_TTL     60    /* SOA minimum: negative caching */
+#define PL_DIR_DNS_CACHE_SLOTS 1024  /* answers remembered (direct-mapped) */
+#define PL_DIR_DNS_CACHE_Q_MAX 288   /* longest query whose answer is cached */
+#define PL_DIR_DNS_CACHE_R_MAX 1232  /* longest answer cached */
 
 typedef struct pl_dir_dns_config {
     const char *zone;  /* e.g. "dir.example.org" (trailing dot optional) */
@@ -142,9 +149,11 @@ typedef struct pl_dir_dns_config {
     uint32_t max_ttl;  /* 0: PL_DIR_DNS_MAX_TTL */
     uint32_t neg_ttl;  /* 0: PL_DIR_DNS_NEG_TTL */
     uint32_t apex_ttl; /* 0: PL_DIR_DNS_APEX_TTL */
+    int no_cache;      /* build every answer afresh (tests, fuzzing) */
 } pl_dir_dns_config;
 
-/* PL_ERR_INVAL with *why for a bad zone, NS or mailbox name. */
+/* PL_ERR_INVAL with *why for a bad zone, NS or mailbox name. A responder
+ * keeps a cache of recent answers: use one per thread. */
 int pl_dir_dns_new(pl_dir_dns **out, const pl_dir_dns_config *cfg, const char **why) PL_WUR;
 void pl_dir_dns_free(pl_dir_dns *d);
 
@@ -153,7 +162,12 @@ void pl_dir_dns_free(pl_dir_dns *d);
  * at most PL_DIR_DNS_UDP_MAX). Returns the response length, 0 when no
  * response should be sent (not a query, or too short to answer), or
  * PL_ERR_BUFSIZE / PL_ERR_NOMEM / PL_ERR_INTERNAL. cap should be
- * PL_DIR_DNS_MSG_MAX. */
+ * PL_DIR_DNS_MSG_MAX.
+ *
+ * The answer is a function of the query bytes, the transport, now (whole
+ * seconds) and what the store holds; so the last answer to the same bytes
+ * (but the ID) in the same second, with no change to the store since, is
+ * replayed from the cache with the query's ID. */
 int pl_dir_dns_answer(pl_dir_dns *d, pl_dir_store *st, const uint8_t *q, size_t qlen, int tcp,
                       uint64_t now, uint8_t *out, size_t cap) PL_WUR;
 

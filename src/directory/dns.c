@@ -29,8 +29,21 @@
 #define SUITE_LABEL "0a" /* RFC 6920 suite id of sha3-256 */
 #define HEX_LABEL   32
 
+/* One remembered answer: valid for the same query bytes (but the ID) and
+ * transport, in the same second, while the store is unchanged. */
+struct cached {
+    uint64_t generation;
+    uint64_t now;
+    uint16_t qlen, rlen; /* rlen 0: empty slot */
+    uint8_t tcp;
+    uint8_t q[PL_DIR_DNS_CACHE_Q_MAX];
+    uint8_t r[PL_DIR_DNS_CACHE_R_MAX];
+};
+
 struct pl_dir_dns {
-    ldns_rdf *zone; /* canonical (lower case) */
+    struct cached *cache; /* PL_DIR_DNS_CACHE_SLOTS */
+    int uncacheable;      /* set by fill() when the store failed */
+    ldns_rdf *zone;       /* canonical (lower case) */
     uint8_t zone_labels;
     ldns_rr *soa;
     ldns_rr *ns;
@@ -42,6 +55,7 @@ void pl_dir_dns_free(pl_dir_dns *d)
 {
     if (!d)
         return;
+    free(d->cache);
     ldns_rdf_deep_free(d->zone);
     ldns_rr_free(d->soa);
     ldns_rr_free(d->ns);
@@ -113,7 +127,10 @@ int pl_dir_dns_new(pl_dir_dns **out, const pl_dir_dns_config *cfg, const char **
         return PL_ERR_INVAL;
     }
     d = calloc(1, sizeof *d);
-    if (!d) {
+    if (d && !cfg->no_cache)
+        d->cache = calloc(PL_DIR_DNS_CACHE_SLOTS, sizeof *d->cache);
+    if (!d || (!cfg->no_cache && !d->cache)) {
+        free(d);
         *why = "out of memory";
         return PL_ERR_NOMEM;
     }
@@ -365,6 +382,7 @@ static int fill(pl_dir_dns *d, pl_dir_store *st, const ldns_rr *question, uint64
             k = K_NXDOMAIN;
         } else if (n < 0) {
             ldns_pkt_set_rcode(r, LDNS_RCODE_SERVFAIL);
+            d->uncacheable = 1;
         } else if (type == LDNS_RR_TYPE_TXT || type == LDNS_RR_TYPE_ANY) {
             uint64_t left = expires - now; /* > 0: the store filtered expired sets */
             uint32_t ttl = left < d->max_ttl ? (uint32_t)left : d->max_ttl;
@@ -385,17 +403,63 @@ static int fill(pl_dir_dns *d, pl_dir_store *st, const ldns_rr *question, uint64
     return rc;
 }
 
+/* FNV-1a over the query without its ID, and the transport. */
+static size_t slot_of(const uint8_t *q, size_t qlen, int tcp)
+{
+    uint32_t h = 2166136261u ^ (uint32_t)tcp;
+    for (size_t i = 2; i < qlen; i++)
+        h = (h ^ q[i]) * 16777619u;
+    return h & (PL_DIR_DNS_CACHE_SLOTS - 1);
+}
+
+static int answer(pl_dir_dns *d, pl_dir_store *st, const uint8_t *q, size_t qlen, int tcp,
+                  uint64_t now, uint8_t *out, size_t cap);
+
 int pl_dir_dns_answer(pl_dir_dns *d, pl_dir_store *st, const uint8_t *q, size_t qlen, int tcp,
                       uint64_t now, uint8_t *out, size_t cap)
 {
-    ldns_pkt *query = NULL, *r = NULL;
-    size_t limit = PL_DIR_DNS_UDP_MIN;
+    struct cached *c = NULL;
+    uint64_t gen = 0;
     int rc;
 
     if (!d || !q || !out)
         return PL_ERR_INVAL;
     if (qlen < 12 || (q[2] & 0x80))
         return 0; /* no header, or a response: never answer those */
+    if (d->cache && qlen <= PL_DIR_DNS_CACHE_Q_MAX) {
+        gen = pl_dir_store_generation(st);
+        c = &d->cache[slot_of(q, qlen, tcp)];
+        if (c->rlen && c->generation == gen && c->now == now && c->tcp == (uint8_t) !!tcp &&
+            c->qlen == qlen && memcmp(c->q + 2, q + 2, qlen - 2) == 0) {
+            if (c->rlen > cap)
+                return PL_ERR_BUFSIZE;
+            memcpy(out, c->r, c->rlen);
+            out[0] = q[0]; /* the ID */
+            out[1] = q[1];
+            return c->rlen;
+        }
+    }
+    d->uncacheable = 0;
+    rc = answer(d, st, q, qlen, tcp, now, out, cap);
+    if (c && rc > 0 && rc <= PL_DIR_DNS_CACHE_R_MAX && !d->uncacheable) {
+        c->generation = gen;
+        c->now = now;
+        c->tcp = (uint8_t) !!tcp;
+        c->qlen = (uint16_t)qlen;
+        c->rlen = (uint16_t)rc;
+        memcpy(c->q, q, qlen);
+        memcpy(c->r, out, (size_t)rc);
+    }
+    return rc;
+}
+
+static int answer(pl_dir_dns *d, pl_dir_store *st, const uint8_t *q, size_t qlen, int tcp,
+                  uint64_t now, uint8_t *out, size_t cap)
+{
+    ldns_pkt *query = NULL, *r = NULL;
+    size_t limit = PL_DIR_DNS_UDP_MIN;
+    int rc;
+
     if (ldns_wire2pkt(&query, q, qlen) != LDNS_STATUS_OK)
         return formerr_raw(q, out, cap);
     if (query->_edns_present && ldns_pkt_edns_udp_size(query) > PL_DIR_DNS_UDP_MIN)

@@ -30,6 +30,7 @@
 
 struct pl_dir_store {
     sqlite3 *db;
+    uint64_t generation; /* __atomic: bumped by every change */
     pthread_mutex_t lock;
     sqlite3_stmt *select_held; /* ts, json of fp */
     sqlite3_stmt *upsert;
@@ -254,6 +255,8 @@ static int store_locked(pl_dir_store *st, const uint8_t *digest, const pl_record
     }
     if (rc != PL_OK)
         exec(st->db, "ROLLBACK");
+    else if (*outcome != PL_DIR_UNCHANGED)
+        __atomic_add_fetch(&st->generation, 1, __ATOMIC_RELEASE);
     return rc;
 }
 
@@ -394,6 +397,8 @@ int pl_dir_store_sweep(pl_dir_store *st, uint64_t now)
         int n = sqlite3_changes(st->db);
         if (sqlite3_step(forget) == SQLITE_DONE && exec(st->db, "COMMIT") == SQLITE_OK)
             rc = n;
+        if (rc > 0 || (rc == 0 && sqlite3_changes(st->db) > 0))
+            __atomic_add_fetch(&st->generation, 1, __ATOMIC_RELEASE);
     }
     if (rc < 0)
         exec(st->db, "ROLLBACK");
@@ -416,4 +421,9 @@ int pl_dir_store_count(pl_dir_store *st, uint64_t now)
     sqlite3_reset(st->count);
     pthread_mutex_unlock(&st->lock);
     return rc;
+}
+
+uint64_t pl_dir_store_generation(const pl_dir_store *st)
+{
+    return st ? __atomic_load_n(&st->generation, __ATOMIC_ACQUIRE) : 0;
 }

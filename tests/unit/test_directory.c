@@ -735,6 +735,40 @@ static void dns_ttl_cap(void **state)
     dns_free(&e);
 }
 
+/* The answer cache: a new set shows at once, the TTL still counts down
+ * each second, and a cached answer carries the new query's ID. */
+static void dns_cache(void **state)
+{
+    struct dns_env e;
+    char name[PL_DNS_NAME_MAX];
+    uint8_t q[512];
+    size_t n, qn;
+    ldns_pkt *r;
+    (void)state;
+    dns_env(&e, 0);
+    dns_name(1, name, sizeof name);
+    expect_negative(ask_name(&e, name, LDNS_RR_TYPE_TXT, 0, 0, NOW), LDNS_RCODE_NXDOMAIN);
+    n = make_set(1, NOW - TTL + 200, TTL, "udp://192.0.2.1:7000", 0, ja, sizeof ja, NULL);
+    assert_int_equal(put(e.st, 1, ja, n, NOW, NULL, NULL), PL_OK);
+    r = ask_name(&e, name, LDNS_RR_TYPE_TXT, 0, 0, NOW);
+    assert_int_equal(ldns_pkt_ancount(r), 1);
+    assert_int_equal(ldns_rr_ttl(ldns_rr_list_rr(ldns_pkt_answer(r), 0)), 200);
+    ldns_pkt_free(r);
+    r = ask_name(&e, name, LDNS_RR_TYPE_TXT, 0, 0, NOW + 1);
+    assert_int_equal(ldns_rr_ttl(ldns_rr_list_rr(ldns_pkt_answer(r), 0)), 199);
+    ldns_pkt_free(r);
+    qn = query(name, LDNS_RR_TYPE_TXT, 0, q);
+    q[0] = 0xbe;
+    q[1] = 0xef;
+    r = ask(&e, q, qn, 0, NOW + 1, NULL);
+    assert_int_equal(ldns_pkt_id(r), 0xbeef);
+    assert_int_equal(ldns_pkt_ancount(r), 1);
+    ldns_pkt_free(r);
+    /* at expiry the set is gone, cache or not */
+    expect_negative(ask_name(&e, name, LDNS_RR_TYPE_TXT, 0, 0, NOW + 200), LDNS_RCODE_NXDOMAIN);
+    dns_free(&e);
+}
+
 static void dns_apex_and_names(void **state)
 {
     struct dns_env e;
@@ -1064,6 +1098,7 @@ int main(void)
         cmocka_unit_test(http_statuses),
         cmocka_unit_test(dns_txt_answer),
         cmocka_unit_test(dns_ttl_cap),
+        cmocka_unit_test(dns_cache),
         cmocka_unit_test(dns_apex_and_names),
         cmocka_unit_test(dns_edns_and_truncation),
         cmocka_unit_test(dns_bad_queries),
