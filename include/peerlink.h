@@ -704,6 +704,51 @@ int pl_discover(const pl_fingerprint *fp, unsigned via, const pl_directory_opts 
  * PL_ERR_INVAL without o->directory. */
 int pl_announce(const pl_record *rs, const pl_directory_opts *o, pl_discovery_report *rep) PL_WUR;
 
+/* ------------------------------------------------------------------ */
+/* Directory service (src/directory/, src/runtime/directory.c)        */
+/* ------------------------------------------------------------------ */
+
+/* A directory for one zone (DESIGN.md §1, docs/directory.md): nodes
+ * announce signed record sets with HTTP PUT to the well-known URL of their
+ * fingerprint and anyone discovers them with HTTP GET, or as the TXT record
+ * at the fingerprint's DNS name, from the authoritative DNS responder for
+ * the zone. Every set is verified (signature, key matching the URL,
+ * freshness, size) before it is stored; an older set never replaces a
+ * newer one; expired sets disappear from HTTP and DNS. Sets live in one
+ * SQLite file (WAL, synchronous=FULL: an acknowledged announce survives a
+ * crash). */
+
+typedef struct pl_dir_opts {
+    const char *zone;        /* DNS zone, e.g. "dir.example.org" */
+    const char *db;          /* SQLite database file (created if missing) */
+    const char *http;        /* "ADDR:PORT" / "[V6]:PORT" (port 0: any free), or NULL */
+    const char *https;       /* the same for HTTPS, or NULL ... */
+    const char *cert_file;   /* ... with a PEM certificate (chain) ... */
+    const char *key_file;    /* ... and its PEM private key */
+    const char *dns;         /* DNS over UDP and TCP on this address, or NULL */
+    const char *ns;          /* NS of the zone, NULL: "ns1." zone */
+    const char *mbox;        /* SOA mailbox as a name, NULL: "hostmaster." zone */
+    uint32_t max_ttl;        /* cap on DNS answer TTLs, 0: 300 */
+    uint32_t neg_ttl;        /* negative-caching TTL (SOA minimum), 0: 60 */
+    uint32_t skew;           /* seconds a set may be dated ahead, 0: PL_RECORD_SKEW_DEFAULT */
+    unsigned rate_per_min;   /* announces per source address (IPv6: /64) per minute, 0: no limit */
+    unsigned rate_burst;     /* ... with bursts of this many (0: 1) */
+    unsigned sweep_interval; /* seconds between sweeps of expired sets, 0: 60 */
+    int stop_fd;             /* the service stops when this becomes readable; -1: never */
+} pl_dir_opts;
+
+/* Called once per bound socket: service is "http", "https", "dns-udp" or
+ * "dns-tcp", addr its "address:port" (the real port when 0 was asked). */
+typedef void (*pl_dir_listening_fn)(void *user, const char *service, const char *addr);
+
+/* Run the directory until stop_fd is readable. Returns 0 after a clean
+ * stop, else PL_ERR_INVAL (bad options, zone or names), PL_ERR_IO (cannot
+ * open the database or listen), PL_ERR_PARSE / PL_ERR_VERSION (the database
+ * file is not a peerlink directory, or a newer one), PL_ERR_NOMEM, with a
+ * static sentence in *why. Logs refused announces at PL_LOG_INFO. */
+int pl_dir_serve(const pl_dir_opts *opts, pl_dir_listening_fn fn, void *user,
+                 const char **why) PL_WUR;
+
 #ifdef __cplusplus
 }
 #endif

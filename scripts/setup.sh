@@ -10,6 +10,7 @@ PACKAGES=(
   libuv1-dev
   python3 python3-cryptography-vectors zbar-tools socat golang-github-flynn-noise-dev
   libcurl4-openssl-dev libldns-dev knot dnsutils
+  libmicrohttpd-dev libsqlite3-dev sqlite3 curl
 )
 
 missing=()

@@ -106,6 +106,8 @@ extern const struct cli_cmd cli_cmd_record_sign;
 extern const struct cli_cmd cli_cmd_record_verify;
 extern const struct cli_cmd cli_cmd_listen;
 extern const struct cli_cmd cli_cmd_connect;
+extern const struct cli_cmd cli_cmd_directory;
+extern const struct cli_cmd cli_cmd_directory_serve;
 
 /* Run a group command ("trust", "record"): dispatch to one of subs. */
 int cli_run_group(struct cli *cli, const struct cli_cmd *group, const struct cli_cmd *const *subs,
