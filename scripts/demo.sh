@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # demo.sh - two nodes, alice and bob, meet knowing only each other's
-# fingerprint: identities, trust, signed record sets, and a forgery refused.
+# fingerprint: identities, trust, signed record sets, a forgery refused; then
+# a directory on loopback, where alice announces herself and bob finds her
+# over DNS and connects to her over TLS, her key proven in the handshake.
 #
 # Usage: scripts/demo.sh [PATH_TO_PEERLINK]
 #   (default: build/tools/peerlink/peerlink under the source tree)
@@ -109,5 +111,52 @@ if as bob record verify --fingerprint "$alice_fp" "$work/bob.json"; then
     die "a record set by bob passed as alice's"
 fi
 echo "    refused, as it should be"
+
+# ---- finding and reaching each other
+step "alice listens for TLS connections (any free port on loopback)"
+XDG_CONFIG_HOME="$work/alice" HOME="$work/alice" timeout 60 "$PEERLINK" listen \
+    --tcp 127.0.0.1:0 --once --name alice </dev/null >"$work/alice.got" 2>"$work/alice.err" &
+alice_pid=$!
+for _ in $(seq 1 100); do
+    grep -q "listening on" "$work/alice.err" 2>/dev/null && break
+    sleep 0.05
+done
+alice_addr=$(sed -n 's/.*listening on \(127\.0\.0\.1:[0-9]*\).*/\1/p' "$work/alice.err")
+[ -n "$alice_addr" ] || die "alice could not listen: $(cat "$work/alice.err")"
+echo "    alice is at tcp://$alice_addr"
+
+step "a directory for the zone dir.test (HTTP and DNS on loopback)"
+"$PEERLINK" directory serve --zone dir.test --db "$work/dir.db" --http 127.0.0.1:0 \
+    --dns 127.0.0.1:0 >/dev/null 2>"$work/dir.err" &
+dir_pid=$!
+trap 'kill $dir_pid $alice_pid 2>/dev/null; rm -rf "$work"' EXIT
+for _ in $(seq 1 100); do
+    [ "$(grep -c "listening on" "$work/dir.err" 2>/dev/null)" -ge 3 ] && break
+    sleep 0.05
+done
+http_port=$(sed -n 's/.*: http listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$work/dir.err")
+dns_port=$(sed -n 's/.*: dns-udp listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$work/dir.err")
+[ -n "$http_port" ] && [ -n "$dns_port" ] || die "the directory did not start: $(cat "$work/dir.err")"
+sed 's/^/    /' "$work/dir.err"
+
+step "alice announces where she is, signed, to the directory"
+as alice announce --directory "http://127.0.0.1:$http_port" --address "tcp://$alice_addr" \
+    --name alice@dir.test --ttl 600 || die "alice could not announce"
+
+step "bob knows only ni://dir.test/...: he finds alice over DNS and verifies what he got"
+alice_at_dir=$(capture alice id --authority dir.test) || die "no fingerprint with an authority"
+capture bob discover "$alice_at_dir" --via dns --dns-server "127.0.0.1:$dns_port" \
+    >"$work/found.txt" 2>"$work/found.err" || die "bob could not discover alice: $(cat "$work/found.err")"
+sed 's/^/    /' "$work/found.txt"
+found=$(grep -Eo 'tcp://127\.0\.0\.1:[0-9]+' "$work/found.txt" | head -1)
+[ "$found" = "tcp://$alice_addr" ] || die "bob found $found, not alice's address"
+
+step "bob connects to that address; TLS proves it is alice's key; they talk"
+echo "hello alice, this is bob" | XDG_CONFIG_HOME="$work/bob" HOME="$work/bob" timeout 30 \
+    "$PEERLINK" connect --tcp "${found#tcp://}" "$alice_fp" --name bob 2>&1 | sed 's/^/    /'
+wait "$alice_pid" || die "alice's side of the connection failed: $(cat "$work/alice.err")"
+sed 's/^/    /' "$work/alice.err"
+grep -qx "hello alice, this is bob" "$work/alice.got" || die "alice did not get bob's line"
+echo "    alice received: $(cat "$work/alice.got")"
 
 printf '\n== done: all %d steps behaved as expected\n' "$steps"

@@ -3,7 +3,7 @@
 # the demo notices when the tool misbehaves.
 . "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 
-plan 9
+plan 11
 
 root=${PL_SOURCE_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 demo="$root/scripts/demo.sh"
@@ -13,7 +13,7 @@ rc=$?
 err=$(cat "$WORK/demo.err")
 check "the demo exits 0" '[ $rc -eq 0 ]'
 check "it narrates every step" \
-    '[ "$(grep -c "^== " <<<"$out")" -eq 11 ] && [[ $out == *"== done: all 10 steps behaved as expected"* ]]'
+    '[ "$(grep -c "^== " <<<"$out")" -eq 16 ] && [[ $out == *"== done: all 15 steps behaved as expected"* ]]'
 check "it shows two different fingerprints" \
     '[ "$(grep -Eo "ni:///sha3-256;[A-Za-z0-9_-]{43}" <<<"$out" | sort -u | wc -l)" -ge 2 ]'
 check "it draws a QR code" '[[ $out == *"████"* ]]'
@@ -21,6 +21,9 @@ check "the forgeries are refused with the tool's message" \
     '[ "$(grep -c "signature does not verify, or the record is not by" <<<"$out")" -eq 2 ]'
 dir=$(sed -n 's/^(working in \(.*\))$/\1/p' <<<"$out")
 check "it removed its temporary directory" '[ -n "$dir" ] && [ ! -e "$dir" ]'
+
+check "the demo finds alice through the directory and talks to her over TLS" \
+    '[[ $out == *"via          DNS, TXT"* && $out == *"alice received: hello alice, this is bob"* ]]'
 
 run_demo_with() {
     out=$(bash "$demo" "$1" 2>"$WORK/demo.err")
@@ -49,5 +52,16 @@ EOF
 chmod +x "$WORK/distrustful"
 run_demo_with "$WORK/distrustful"
 check "a tool whose trust check fails fails the demo" '[ $rc -ne 0 ] && [[ $err == *"does not trust"* ]]'
+
+# A tool whose connect sends nothing: alice never gets bob's line.
+cat >"$WORK/mute" <<EOF
+#!/usr/bin/env bash
+[ "\$1" = connect ] && exec "$PEERLINK" "\$@" </dev/null
+exec "$PEERLINK" "\$@"
+EOF
+chmod +x "$WORK/mute"
+run_demo_with "$WORK/mute"
+check "a tool that connects but sends nothing fails the demo" \
+    '[ $rc -ne 0 ] && [[ $err == *"did not get bob"* ]]'
 
 finish
