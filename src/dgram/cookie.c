@@ -128,6 +128,27 @@ static bool zero_mac(const uint8_t *m)
     return acc == 0;
 }
 
+bool pl_dg_used_has(const pl_dg_used *u, const uint8_t cookie[PL_DG_COOKIE_LEN])
+{
+    uint32_t e = (uint32_t)cookie[0] << 24 | (uint32_t)cookie[1] << 16 | (uint32_t)cookie[2] << 8 |
+                 cookie[3];
+    int g = (int)(e & 1);
+    const uint8_t *mac = cookie + 4;
+    if (u->epoch[g] != e || zero_mac(mac))
+        return false;
+    size_t mask = u->cap - 1, i = ((size_t)mac[0] | (size_t)mac[1] << 8 | (size_t)mac[2] << 16 |
+                                   (size_t)mac[3] << 24) &
+                                  mask;
+    for (size_t probes = 0; probes < u->cap; probes++, i = (i + 1) & mask) {
+        const uint8_t *slot = u->slots[g] + i * PL_DG_COOKIE_MAC;
+        if (zero_mac(slot))
+            return false;
+        if (memcmp(slot, mac, PL_DG_COOKIE_MAC) == 0)
+            return true;
+    }
+    return false;
+}
+
 int pl_dg_used_add(pl_dg_used *u, const uint8_t cookie[PL_DG_COOKIE_LEN])
 {
     uint32_t e = (uint32_t)cookie[0] << 24 | (uint32_t)cookie[1] << 16 | (uint32_t)cookie[2] << 8 |

@@ -119,6 +119,8 @@ typedef struct pl_dg_used {
 
 int pl_dg_used_init(pl_dg_used *u, size_t per_epoch) PL_WUR;
 void pl_dg_used_free(pl_dg_used *u);
+/* Was it recorded? (A lookup: no change.) */
+bool pl_dg_used_has(const pl_dg_used *u, const uint8_t cookie[PL_DG_COOKIE_LEN]);
 /* PL_OK (recorded), PL_ERR_EXIST (used before), PL_ERR_TOOBIG (full),
  * PL_ERR_EXPIRED (older than the epoch its generation holds). */
 int pl_dg_used_add(pl_dg_used *u, const uint8_t cookie[PL_DG_COOKIE_LEN]) PL_WUR;

@@ -1,0 +1,997 @@
+/*
+ * engine.c - the datagram transport's handshake engine (engine.h).
+ *
+ * The responder keeps no state and does no public-key operation for an
+ * initiator until its INITIATE has passed, cheapest first: the cookie's
+ * epoch (no hash), the cookie's MAC (one keyed hash), the record of used
+ * cookies (a lookup), the proof of work (one hash). Only then X25519,
+ * decryption, the trust check and a connection. A HELLO is answered by a
+ * COOKIE much smaller than the HELLO (no amplification).
+ */
+#include <limits.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "dgram/dgram_int.h"
+#include "dgram/engine.h"
+#include "identity/identity_int.h"
+#include "noise/noise.h"
+#include "stls/stls_int.h"
+#include "util/buf.h"
+
+#define T_HELLO    1
+#define T_COOKIE   2
+#define T_INITIATE 3
+#define T_ACCEPT   4
+#define T_DATA     5
+
+#define NOISE_IK    "Noise_IK_25519_ChaChaPoly_BLAKE2b"
+#define PROLOGUE    "peerlink dgram 1"
+#define SEMI_LABEL  "peerlink dgram semi-static 1"
+#define KEYS_LABEL  "peerlink dgram packet keys 1"
+#define COOKIE_SIZE (1 + 1 + 8 + 32 + 32 + 8 + 64 + 1 + PL_DG_COOKIE_LEN)
+#define INIT_HDR    (1 + 1 + 8 + 32 + 1 + 32 + PL_DG_COOKIE_LEN + 8)
+#define ACCEPT_HDR  (1 + 8)
+#define EVQ_MAX     256
+#define POW_TRIES   (UINT64_C(1) << 28)
+#define INIT_TRIES  8 /* INITIATEs before starting again from HELLO */
+
+enum cstate { C_HELLO, C_INITIATE, C_ESTABLISHED, C_YIELDED, C_FAILED };
+
+struct semi {
+    bool live;
+    pl_noise_keypair kp;
+    uint64_t expiry;
+    uint8_t sig[PL_ED25519_SIG_LEN];
+};
+
+struct pl_dg_conn {
+    pl_dg_engine *e;
+    struct pl_dg_conn *next;
+    enum cstate state;
+    bool initiator, rendezvous;
+    pl_dg_addr addr;
+    pl_fingerprint peer;
+    bool has_peer;
+    uint8_t icid[PL_DG_CID_LEN], rcid[PL_DG_CID_LEN];
+    uint64_t tiebreak;
+    uint8_t hello_digest[32];
+    uint8_t early[PL_DG_EARLY_MAX];
+    size_t early_len;
+    /* the last handshake packet we sent, for retransmission / duplicates */
+    uint8_t last[PL_DG_PACKET_MAX > PL_DG_HELLO_MIN ? PL_DG_PACKET_MAX : PL_DG_HELLO_MIN];
+    size_t last_len;
+    uint8_t initiate_digest[32]; /* responder: the INITIATE that made it */
+    unsigned tries, init_tries;
+    uint64_t retry_at, give_up_at;
+    pl_dg_aead tx, rx;
+    uint64_t next_pn;
+    pl_dg_replay replay;
+    pl_dg_conn *twin; /* rendezvous: the application's conn, answered as responder */
+    pl_noise_hs *hs;  /* initiator: kept from INITIATE until ACCEPT */
+    bool confirmed;   /* responder: the initiator's first DATA arrived */
+    bool too_hard;    /* initiator: a COOKIE asked more work than we do */
+};
+
+struct evq_item {
+    pl_dg_event ev;
+};
+
+struct outq_item {
+    pl_dg_addr to;
+    size_t len;
+    uint8_t data[PL_DG_HELLO_MIN > PL_DG_PACKET_MAX ? PL_DG_HELLO_MIN : PL_DG_PACKET_MAX];
+};
+
+struct pl_dg_engine {
+    pl_dg_config cfg;
+    uint8_t id_pk[32];
+    pl_fingerprint self;
+    pl_noise_keypair xstatic; /* our Noise static: X25519 of the identity */
+    struct semi semi[2];      /* [0] current, [1] previous */
+    pl_dg_cookie_keys ck;
+    pl_dg_used used;
+    pl_dg_load load;
+    unsigned forced_bits; /* UINT_MAX: from load */
+    uint64_t start_ms;
+    bool started;
+    pl_dg_conn *conns;
+    size_t nconns;
+    struct outq_item *outq;
+    size_t oq_head, oq_len;
+    struct evq_item *evq;
+    size_t ev_head, ev_len;
+    uint8_t reply[PL_DG_EARLY_MAX];
+    size_t reply_len;
+    pl_dg_stats st;
+};
+
+/* ---- small helpers -------------------------------------------------------- */
+
+static uint64_t now_s(pl_dg_engine *e, uint64_t now_ms)
+{
+    if (!e->started) {
+        e->started = true;
+        e->start_ms = now_ms;
+    }
+    return e->cfg.now_s + (now_ms - e->start_ms) / 1000;
+}
+
+static void hash32(uint8_t out[32], const uint8_t *a, size_t alen, const uint8_t *b, size_t blen,
+                   const uint8_t *c, size_t clen)
+{
+    crypto_generichash_blake2b_state st;
+    crypto_generichash_blake2b_init(&st, NULL, 0, 32);
+    crypto_generichash_blake2b_update(&st, a, alen);
+    if (blen)
+        crypto_generichash_blake2b_update(&st, b, blen);
+    if (clen)
+        crypto_generichash_blake2b_update(&st, c, clen);
+    crypto_generichash_blake2b_final(&st, out, 32);
+}
+
+static bool addr_eq(const pl_dg_addr *a, const pl_dg_addr *b)
+{
+    return a->len == b->len && memcmp(a->b, b->b, a->len) == 0;
+}
+
+static void queue_out(pl_dg_engine *e, const pl_dg_addr *to, const uint8_t *d, size_t len)
+{
+    if (e->oq_len == PL_DG_OUTQ_MAX || len > sizeof e->outq[0].data) {
+        e->st.rx_dropped++; /* the sender is behind: shed */
+        return;
+    }
+    struct outq_item *it = &e->outq[(e->oq_head + e->oq_len) % PL_DG_OUTQ_MAX];
+    it->to = *to;
+    it->len = len;
+    memcpy(it->data, d, len);
+    e->oq_len++;
+}
+
+static pl_dg_event *push_event(pl_dg_engine *e, enum pl_dg_event_kind kind, pl_dg_conn *c)
+{
+    if (e->ev_len == EVQ_MAX) { /* drop the oldest: the application is not reading */
+        e->ev_head = (e->ev_head + 1) % EVQ_MAX;
+        e->ev_len--;
+    }
+    pl_dg_event *ev = &e->evq[(e->ev_head + e->ev_len) % EVQ_MAX].ev;
+    e->ev_len++;
+    memset(ev, 0, offsetof(pl_dg_event, data));
+    ev->kind = kind;
+    ev->conn = c;
+    return ev;
+}
+
+static void conn_fail(pl_dg_conn *c, int err, const char *why)
+{
+    if (c->state == C_FAILED)
+        return;
+    c->state = C_FAILED;
+    pl_dg_event *ev = push_event(c->e, PL_DG_EV_FAILED, c);
+    ev->err = err;
+    ev->why = why;
+}
+
+static int draw(pl_dg_engine *e, uint8_t *out, size_t len)
+{
+    return e->cfg.random(e->cfg.random_user, out, len) == 0 ? PL_OK : PL_ERR_INTERNAL;
+}
+
+/* A fresh semi-static key, signed by the identity. */
+static int semi_make(pl_dg_engine *e, struct semi *s, uint64_t t)
+{
+    uint8_t priv[32], msg[sizeof SEMI_LABEL + 32 + 8];
+    if (draw(e, priv, sizeof priv) != PL_OK)
+        return PL_ERR_INTERNAL;
+    pl_noise_keypair_from(&s->kp, priv);
+    sodium_memzero(priv, sizeof priv);
+    s->expiry = t + PL_DG_SEMI_LIFETIME;
+    pl_wr w = pl_wr_init(msg, sizeof msg);
+    pl_wr_bytes(&w, (const uint8_t *)SEMI_LABEL, sizeof SEMI_LABEL);
+    pl_wr_bytes(&w, s->kp.pub, 32);
+    pl_wr_u64(&w, s->expiry);
+    if (pl_wr_result(&w) < 0 || pl_identity_sign(e->cfg.id, msg, sizeof msg, s->sig) != PL_OK)
+        return PL_ERR_INTERNAL;
+    s->live = true;
+    return PL_OK;
+}
+
+/* Offer a key for half its life; keep the previous one until it expires. */
+static void semi_rotate(pl_dg_engine *e, uint64_t t)
+{
+    if (e->semi[0].live && t + PL_DG_SEMI_LIFETIME / 2 < e->semi[0].expiry)
+        return;
+    struct semi fresh;
+    if (semi_make(e, &fresh, t) != PL_OK)
+        return; /* keep offering the old one */
+    e->semi[1] = e->semi[0];
+    e->semi[0] = fresh;
+}
+
+static const struct semi *semi_find(const pl_dg_engine *e, const uint8_t pub[32], uint64_t t)
+{
+    for (int i = 0; i < 2; i++)
+        if (e->semi[i].live && t < e->semi[i].expiry &&
+            sodium_memcmp(e->semi[i].kp.pub, pub, 32) == 0)
+            return &e->semi[i];
+    return NULL;
+}
+
+static unsigned difficulty(pl_dg_engine *e, uint64_t now_ms)
+{
+    if (e->forced_bits != UINT_MAX)
+        return e->forced_bits;
+    return pl_dg_load_bits(&e->load, now_ms);
+}
+
+/* The cookie binds the address, the HELLO, the difficulty asked and the
+ * semi-static key offered. */
+static void cookie_bind(uint8_t out[32], const uint8_t hello_digest[32], uint8_t bits,
+                        const uint8_t semi_pub[32], const uint8_t icid[PL_DG_CID_LEN])
+{
+    uint8_t tail[1 + 32 + PL_DG_CID_LEN];
+    tail[0] = bits;
+    memcpy(tail + 1, semi_pub, 32);
+    memcpy(tail + 33, icid, PL_DG_CID_LEN);
+    hash32(out, hello_digest, 32, tail, sizeof tail, NULL, 0);
+}
+
+static void prologue(uint8_t *out, const uint8_t hello_digest[32], uint8_t bits,
+                     const uint8_t semi_pub[32], const uint8_t cookie[PL_DG_COOKIE_LEN])
+{
+    size_t o = 0;
+    memcpy(out + o, PROLOGUE, sizeof PROLOGUE - 1);
+    o += sizeof PROLOGUE - 1;
+    memcpy(out + o, hello_digest, 32);
+    o += 32;
+    out[o++] = bits;
+    memcpy(out + o, semi_pub, 32);
+    o += 32;
+    memcpy(out + o, cookie, PL_DG_COOKIE_LEN);
+}
+#define PROLOGUE_LEN (sizeof PROLOGUE - 1 + 32 + 1 + 32 + PL_DG_COOKIE_LEN)
+
+static void packet_keys(pl_dg_aead *a, const pl_noise_cipher *c)
+{
+    uint8_t out[64];
+    crypto_generichash_blake2b(out, sizeof out, (const uint8_t *)KEYS_LABEL, sizeof KEYS_LABEL - 1,
+                               c->k, sizeof c->k);
+    pl_dg_aead_init(a, out, out + 32);
+    sodium_memzero(out, sizeof out);
+}
+
+static void established(pl_dg_conn *c, const pl_noise_hs *hs, const uint8_t *data, size_t len)
+{
+    pl_noise_cipher c1, c2;
+    if (pl_noise_hs_split(hs, &c1, &c2) != PL_OK) {
+        conn_fail(c, PL_ERR_INTERNAL, "the handshake did not finish");
+        return;
+    }
+    packet_keys(&c->tx, c->initiator ? &c1 : &c2);
+    packet_keys(&c->rx, c->initiator ? &c2 : &c1);
+    pl_noise_cipher_wipe(&c1);
+    pl_noise_cipher_wipe(&c2);
+    pl_dg_replay_init(&c->replay);
+    c->next_pn = 0;
+    c->state = C_ESTABLISHED;
+    c->e->st.established++;
+    pl_dg_event *ev = push_event(c->e, PL_DG_EV_ESTABLISHED, c);
+    ev->len = len;
+    if (len)
+        memcpy(ev->data, data, len);
+}
+
+/* ---- engine ------------------------------------------------------------- */
+
+int pl_dg_new(pl_dg_engine **out, const pl_dg_config *cfg)
+{
+    if (!out || !cfg || !cfg->id || !cfg->random)
+        return PL_ERR_INVAL;
+    *out = NULL;
+    pl_dg_engine *e = calloc(1, sizeof *e);
+    if (!e)
+        return PL_ERR_NOMEM;
+    e->cfg = *cfg;
+    e->forced_bits = UINT_MAX;
+    e->outq = calloc(PL_DG_OUTQ_MAX, sizeof *e->outq);
+    e->evq = calloc(EVQ_MAX, sizeof *e->evq);
+    int rc = e->outq && e->evq ? PL_OK : PL_ERR_NOMEM;
+    if (rc == PL_OK)
+        rc = pl_dg_used_init(&e->used, cfg->used_cookies_max ? cfg->used_cookies_max : 65536);
+    if (rc == PL_OK) {
+        uint8_t sk[crypto_sign_SECRETKEYBYTES], xpriv[32];
+        pl_identity_public_key(cfg->id, e->id_pk);
+        pl_identity_fingerprint(cfg->id, &e->self);
+        if (crypto_sign_seed_keypair(e->id_pk, sk, pl_identity_seed(cfg->id)) != 0 ||
+            crypto_sign_ed25519_sk_to_curve25519(xpriv, sk) != 0)
+            rc = PL_ERR_INTERNAL;
+        else
+            pl_noise_keypair_from(&e->xstatic, xpriv);
+        sodium_memzero(sk, sizeof sk);
+        sodium_memzero(xpriv, sizeof xpriv);
+    }
+    if (rc == PL_OK)
+        rc = pl_dg_cookie_keys_init(&e->ck, cfg->now_s, cfg->random, cfg->random_user);
+    if (rc == PL_OK)
+        rc = semi_make(e, &e->semi[0], cfg->now_s);
+    if (rc != PL_OK) {
+        pl_dg_free(e);
+        return rc;
+    }
+    pl_dg_load_init(&e->load, cfg->capacity_per_s ? cfg->capacity_per_s : 2000);
+    *out = e;
+    return PL_OK;
+}
+
+void pl_dg_free(pl_dg_engine *e)
+{
+    if (!e)
+        return;
+    while (e->conns) {
+        pl_dg_conn *c = e->conns;
+        e->conns = c->next;
+        if (c->hs) {
+            pl_noise_hs_wipe(c->hs);
+            free(c->hs);
+        }
+        sodium_memzero(c, sizeof *c);
+        free(c);
+    }
+    pl_dg_used_free(&e->used);
+    free(e->outq);
+    free(e->evq);
+    sodium_memzero(e, sizeof *e);
+    free(e);
+}
+
+void pl_dg_set_reply(pl_dg_engine *e, const uint8_t *reply, size_t len)
+{
+    e->reply_len = len > PL_DG_EARLY_MAX ? PL_DG_EARLY_MAX : len;
+    if (e->reply_len)
+        memcpy(e->reply, reply, e->reply_len);
+}
+
+static pl_dg_conn *conn_new(pl_dg_engine *e, const pl_dg_addr *addr)
+{
+    if (e->nconns >= PL_DG_CONNS_MAX)
+        return NULL;
+    pl_dg_conn *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->e = e;
+    c->addr = *addr;
+    c->next = e->conns;
+    e->conns = c;
+    e->nconns++;
+    return c;
+}
+
+/* ---- initiator ------------------------------------------------------------ */
+
+static int send_hello(pl_dg_conn *c, uint64_t now_ms)
+{
+    pl_dg_engine *e = c->e;
+    uint8_t *p = c->last;
+    memset(p, 0, PL_DG_HELLO_MIN);
+    pl_wr w = pl_wr_init(p, PL_DG_HELLO_MIN);
+    pl_wr_u8(&w, T_HELLO);
+    pl_wr_u8(&w, PL_DG_VERSION);
+    pl_wr_u64(&w, c->tiebreak);
+    pl_wr_bytes(&w, c->peer.digest, 8); /* which of the node's identities */
+    pl_wr_bytes(&w, c->icid, PL_DG_CID_LEN);
+    if (pl_wr_result(&w) < 0)
+        return PL_ERR_INTERNAL;
+    c->last_len = PL_DG_HELLO_MIN;
+    hash32(c->hello_digest, p, PL_DG_HELLO_MIN, NULL, 0, NULL, 0);
+    c->state = C_HELLO;
+    c->retry_at = now_ms + PL_DG_RETRY_MS;
+    c->tries = 0;
+    queue_out(e, &c->addr, p, c->last_len);
+    return PL_OK;
+}
+
+int pl_dg_connect(pl_dg_engine *e, uint64_t now_ms, const pl_dg_addr *to,
+                  const pl_fingerprint *peer, const uint8_t *early, size_t len, bool rendezvous,
+                  pl_dg_conn **out)
+{
+    if (!e || !to || !peer || !out || len > PL_DG_EARLY_MAX || (len && !early) || to->len == 0 ||
+        to->len > sizeof to->b)
+        return PL_ERR_INVAL;
+    (void)now_s(e, now_ms);
+    pl_dg_conn *c = conn_new(e, to);
+    if (!c)
+        return PL_ERR_NOMEM;
+    c->initiator = true;
+    c->rendezvous = rendezvous;
+    c->peer = *peer;
+    c->has_peer = true;
+    c->early_len = len;
+    if (len)
+        memcpy(c->early, early, len);
+    int rc = draw(e, c->icid, sizeof c->icid);
+    if (rc == PL_OK && rendezvous)
+        rc = pl_stls_tiebreak_draw(e->cfg.random, e->cfg.random_user, &c->tiebreak);
+    if (rc == PL_OK)
+        rc = send_hello(c, now_ms);
+    if (rc != PL_OK)
+        return rc; /* the conn stays in the list; freed with the engine */
+    c->give_up_at = now_ms + PL_DG_HANDSHAKE_MS;
+    *out = c;
+    return PL_OK;
+}
+
+static pl_dg_conn *find_initiator(pl_dg_engine *e, const uint8_t icid[PL_DG_CID_LEN],
+                                  const pl_dg_addr *from)
+{
+    for (pl_dg_conn *c = e->conns; c; c = c->next)
+        if (c->initiator && memcmp(c->icid, icid, PL_DG_CID_LEN) == 0 && addr_eq(&c->addr, from))
+            return c;
+    return NULL;
+}
+
+static void on_cookie(pl_dg_engine *e, uint64_t now_ms, const pl_dg_addr *from, const uint8_t *p,
+                      size_t len)
+{
+    uint8_t icid[8], idk[32], semi_pub[32], sig[64], cookie[PL_DG_COOKIE_LEN];
+    uint64_t expiry;
+    uint8_t bits, ver;
+    pl_rd r = pl_rd_init(p, len);
+    (void)pl_rd_u8(&r); /* the type, known */
+    ver = pl_rd_u8(&r);
+    pl_rd_copy(&r, icid, 8);
+    pl_rd_copy(&r, idk, 32);
+    pl_rd_copy(&r, semi_pub, 32);
+    expiry = pl_rd_u64(&r);
+    pl_rd_copy(&r, sig, 64);
+    bits = pl_rd_u8(&r);
+    pl_rd_copy(&r, cookie, sizeof cookie);
+    if (!pl_rd_finish(&r) || ver != PL_DG_VERSION) {
+        e->st.rx_dropped++;
+        return;
+    }
+    pl_dg_conn *c = find_initiator(e, icid, from);
+    if (!c || c->state != C_HELLO) {
+        e->st.rx_dropped++;
+        return;
+    }
+    /* Is it the node we want? Its identity key, its signature on the
+     * semi-static key, the key's validity. */
+    pl_fingerprint fp;
+    uint8_t msg[sizeof SEMI_LABEL + 32 + 8];
+    pl_wr w = pl_wr_init(msg, sizeof msg);
+    pl_wr_bytes(&w, (const uint8_t *)SEMI_LABEL, sizeof SEMI_LABEL);
+    pl_wr_bytes(&w, semi_pub, 32);
+    pl_wr_u64(&w, expiry);
+    if (pl_fingerprint_from_key(&fp, idk, NULL) != PL_OK || !pl_fingerprint_equal(&fp, &c->peer) ||
+        pl_wr_result(&w) < 0 || pl_ed25519_verify(sig, msg, sizeof msg, idk) != PL_OK ||
+        expiry <= now_s(e, now_ms)) {
+        e->st.rx_dropped++; /* a forgery or a stranger: keep waiting for the real one */
+        return;
+    }
+    /* The difficulty is not signed (a COOKIE is stateless): never let one
+     * packet make us work more than we chose to. */
+    if (bits > PL_DG_POW_ACCEPT_MAX) {
+        e->st.rx_dropped++;
+        c->too_hard = true;
+        return;
+    }
+    uint8_t bind[32];
+    uint64_t start = 0, nonce = 0;
+    cookie_bind(bind, c->hello_digest, bits, semi_pub, c->icid);
+    if (draw(e, (uint8_t *)&start, sizeof start) != PL_OK ||
+        pl_dg_pow_solve(cookie, bind, bits, start, POW_TRIES, &nonce) != PL_OK) {
+        conn_fail(c, PL_ERR_TOOBIG, "the proof of work asked is too hard");
+        return;
+    }
+    pl_noise_hs hs;
+    uint8_t pro[PROLOGUE_LEN];
+    prologue(pro, c->hello_digest, bits, semi_pub, cookie);
+    if (pl_noise_hs_init(&hs, NOISE_IK, true, pro, sizeof pro, e->xstatic.priv, semi_pub, NULL, 0,
+                         e->cfg.random, e->cfg.random_user) != PL_OK) {
+        conn_fail(c, PL_ERR_INTERNAL, "cannot start the Noise handshake");
+        return;
+    }
+    uint8_t payload[32 + PL_DG_EARLY_MAX];
+    memcpy(payload, e->id_pk, 32);
+    memcpy(payload + 32, c->early, c->early_len);
+    uint8_t *q = c->last;
+    pl_wr h = pl_wr_init(q, INIT_HDR);
+    pl_wr_u8(&h, T_INITIATE);
+    pl_wr_u8(&h, PL_DG_VERSION);
+    pl_wr_bytes(&h, c->icid, 8);
+    pl_wr_bytes(&h, c->hello_digest, 32);
+    pl_wr_u8(&h, bits);
+    pl_wr_bytes(&h, semi_pub, 32);
+    pl_wr_bytes(&h, cookie, sizeof cookie);
+    pl_wr_u64(&h, nonce);
+    size_t n = 0;
+    e->st.pk_ops += 2; /* es, ss */
+    if (pl_wr_result(&h) < 0 || pl_noise_hs_write(&hs, payload, 32 + c->early_len, q + INIT_HDR,
+                                                  sizeof c->last - INIT_HDR, &n) != PL_OK) {
+        pl_noise_hs_wipe(&hs);
+        conn_fail(c, PL_ERR_INTERNAL, "cannot write INITIATE");
+        return;
+    }
+    pl_noise_hs *keep = malloc(sizeof *keep);
+    if (!keep) {
+        pl_noise_hs_wipe(&hs);
+        conn_fail(c, PL_ERR_NOMEM, "out of memory");
+        return;
+    }
+    *keep = hs;
+    pl_noise_hs_wipe(&hs);
+    if (c->hs) {
+        pl_noise_hs_wipe(c->hs);
+        free(c->hs);
+    }
+    c->hs = keep;
+    c->last_len = INIT_HDR + n;
+    c->state = C_INITIATE;
+    c->tries = 0;
+    c->init_tries = 0;
+    c->retry_at = now_ms + PL_DG_RETRY_MS;
+    queue_out(e, &c->addr, c->last, c->last_len);
+}
+
+static void on_accept(pl_dg_engine *e, const pl_dg_addr *from, const uint8_t *p, size_t len)
+{
+    if (len < ACCEPT_HDR) {
+        e->st.rx_dropped++;
+        return;
+    }
+    pl_dg_conn *c = find_initiator(e, p + 1, from);
+    if (!c || c->state != C_INITIATE || !c->hs) {
+        e->st.rx_dropped++; /* late duplicate or stranger */
+        return;
+    }
+    uint8_t reply[PL_DG_PACKET_MAX];
+    size_t n = 0;
+    pl_noise_hs try = *c->hs; /* a forged ACCEPT must not spoil the real one */
+    e->st.pk_ops += 2;        /* ee, se */
+    if (pl_noise_hs_read(&try, p + ACCEPT_HDR, len - ACCEPT_HDR, reply, sizeof reply, &n) !=
+        PL_OK) {
+        pl_noise_hs_wipe(&try);
+        e->st.rx_dropped++;
+        return;
+    }
+    if (n < PL_DG_CID_LEN) { /* authentic but malformed: the peer is broken */
+        pl_noise_hs_wipe(&try);
+        conn_fail(c, PL_ERR_PARSE, "the peer's ACCEPT has no connection id");
+        return;
+    }
+    memcpy(c->rcid, reply, PL_DG_CID_LEN);
+    established(c, &try, reply + PL_DG_CID_LEN, n - PL_DG_CID_LEN);
+    pl_noise_hs_wipe(&try);
+    pl_noise_hs_wipe(c->hs);
+    free(c->hs);
+    c->hs = NULL;
+}
+
+/* ---- responder ------------------------------------------------------------ */
+
+static pl_dg_conn *find_rendezvous(pl_dg_engine *e, const pl_dg_addr *from)
+{
+    for (pl_dg_conn *c = e->conns; c; c = c->next)
+        if (c->initiator && c->rendezvous && addr_eq(&c->addr, from) &&
+            (c->state == C_HELLO || c->state == C_YIELDED))
+            return c;
+    return NULL;
+}
+
+static void on_hello(pl_dg_engine *e, uint64_t now_ms, const pl_dg_addr *from, const uint8_t *p,
+                     size_t len)
+{
+    uint8_t ver, hint[8], icid[8];
+    uint64_t tiebreak;
+    e->st.hellos++;
+    if (len < PL_DG_HELLO_MIN) { /* too short to be answered: no amplification */
+        e->st.rx_dropped++;
+        return;
+    }
+    pl_rd r = pl_rd_init(p, 1 + 1 + 8 + 8 + 8);
+    (void)pl_rd_u8(&r); /* the type, known */
+    ver = pl_rd_u8(&r);
+    tiebreak = pl_rd_u64(&r);
+    pl_rd_copy(&r, hint, 8);
+    pl_rd_copy(&r, icid, 8);
+    if (!pl_rd_finish(&r) || ver != PL_DG_VERSION || memcmp(hint, e->self.digest, 8) != 0) {
+        e->st.rx_dropped++;
+        return;
+    }
+    /* Both sides said HELLO at once (DESIGN.md §2.4)? */
+    pl_dg_conn *mine = tiebreak ? find_rendezvous(e, from) : NULL;
+    if (mine) {
+        switch (pl_stls_tiebreak_decide(mine->tiebreak, tiebreak)) {
+        case PL_STLS_CLIENT: return; /* we stay initiator: the peer answers ours */
+        case PL_STLS_SERVER: mine->state = C_YIELDED; break;
+        default:
+            conn_fail(mine, PL_ERR_ROLE, "equal tie-breakers: the roles cannot be settled");
+            return;
+        }
+    }
+    uint64_t t = now_s(e, now_ms);
+    semi_rotate(e, t);
+    if (pl_dg_cookie_rotate(&e->ck, t, e->cfg.random, e->cfg.random_user) != PL_OK)
+        return;
+    uint8_t digest[32], bind[32], cookie[PL_DG_COOKIE_LEN];
+    uint8_t bits = (uint8_t)difficulty(e, now_ms);
+    hash32(digest, p, len, NULL, 0, NULL, 0);
+    cookie_bind(bind, digest, bits, e->semi[0].kp.pub, icid);
+    if (pl_dg_cookie_make(&e->ck, from->b, from->len, bind, cookie) != PL_OK)
+        return;
+    uint8_t out[COOKIE_SIZE];
+    pl_wr w = pl_wr_init(out, sizeof out);
+    pl_wr_u8(&w, T_COOKIE);
+    pl_wr_u8(&w, PL_DG_VERSION);
+    pl_wr_bytes(&w, icid, 8);
+    pl_wr_bytes(&w, e->id_pk, 32);
+    pl_wr_bytes(&w, e->semi[0].kp.pub, 32);
+    pl_wr_u64(&w, e->semi[0].expiry);
+    pl_wr_bytes(&w, e->semi[0].sig, 64);
+    pl_wr_u8(&w, bits);
+    pl_wr_bytes(&w, cookie, sizeof cookie);
+    if (pl_wr_result(&w) != (int)sizeof out)
+        return;
+    e->st.cookies_sent++;
+    queue_out(e, from, out, sizeof out);
+}
+
+/* The application's rendezvous conn takes over the responder conn made for
+ * the same peer: its pointer stays the one the application holds. */
+static void adopt(pl_dg_conn *mine, pl_dg_conn *resp)
+{
+    mine->initiator = false;
+    memcpy(mine->icid, resp->icid, PL_DG_CID_LEN);
+    memcpy(mine->rcid, resp->rcid, PL_DG_CID_LEN);
+    mine->tx = resp->tx;
+    mine->rx = resp->rx;
+    mine->replay = resp->replay;
+    mine->next_pn = resp->next_pn;
+    memcpy(mine->last, resp->last, resp->last_len);
+    mine->last_len = resp->last_len;
+    memcpy(mine->initiate_digest, resp->initiate_digest, 32);
+    mine->state = C_ESTABLISHED;
+    resp->state = C_FAILED; /* silent: never handed out */
+    resp->twin = mine;
+}
+
+static void on_initiate(pl_dg_engine *e, uint64_t now_ms, const pl_dg_addr *from, const uint8_t *p,
+                        size_t len)
+{
+    uint8_t ver, icid[8], hello_digest[32], bits, semi_pub[32], cookie[PL_DG_COOKIE_LEN];
+    uint64_t nonce;
+    e->st.initiates++;
+    if (len < INIT_HDR) {
+        e->st.rx_dropped++;
+        return;
+    }
+    pl_rd r = pl_rd_init(p, INIT_HDR);
+    (void)pl_rd_u8(&r); /* the type, known */
+    ver = pl_rd_u8(&r);
+    pl_rd_copy(&r, icid, 8);
+    pl_rd_copy(&r, hello_digest, 32);
+    bits = pl_rd_u8(&r);
+    pl_rd_copy(&r, semi_pub, 32);
+    pl_rd_copy(&r, cookie, sizeof cookie);
+    nonce = pl_rd_u64(&r);
+    if (!pl_rd_finish(&r) || ver != PL_DG_VERSION || bits > PL_DG_POW_MAX) {
+        e->st.rx_dropped++;
+        return;
+    }
+    uint8_t digest[32];
+    hash32(digest, p, len, NULL, 0, NULL, 0);
+    /* A retransmission of the INITIATE that made a connection: the same
+     * ACCEPT again, nothing new. */
+    for (pl_dg_conn *c = e->conns; c; c = c->next) {
+        if (!c->initiator && c->state != C_FAILED && memcmp(c->icid, icid, 8) == 0 &&
+            addr_eq(&c->addr, from)) {
+            if (sodium_memcmp(c->initiate_digest, digest, 32) == 0) {
+                e->st.resent_accepts++;
+                queue_out(e, from, c->last, c->last_len);
+            } else {
+                e->st.rx_dropped++;
+            }
+            return;
+        }
+    }
+    uint64_t t = now_s(e, now_ms);
+    if (pl_dg_cookie_rotate(&e->ck, t, e->cfg.random, e->cfg.random_user) != PL_OK)
+        return;
+    uint8_t bind[32];
+    cookie_bind(bind, hello_digest, bits, semi_pub, icid);
+    int rc = pl_dg_cookie_check(&e->ck, from->b, from->len, bind, cookie);
+    if (rc == PL_ERR_EXPIRED) {
+        e->st.stale_cookie++;
+        return;
+    }
+    if (rc != PL_OK) {
+        e->st.bad_cookie++;
+        return;
+    }
+    if (pl_dg_used_has(&e->used, cookie)) {
+        e->st.reused_cookie++;
+        return;
+    }
+    if (!pl_dg_pow_ok(cookie, bind, nonce, bits)) {
+        e->st.no_work++;
+        return;
+    }
+    const struct semi *semi = semi_find(e, semi_pub, t);
+    if (!semi || pl_dg_used_add(&e->used, cookie) != PL_OK) {
+        e->st.stale_cookie++;
+        return;
+    }
+    /* Only now: public-key operations. */
+    pl_dg_load_note(&e->load, now_ms);
+    pl_noise_hs hs;
+    uint8_t pro[PROLOGUE_LEN], payload[PL_DG_PACKET_MAX];
+    size_t n = 0;
+    prologue(pro, hello_digest, bits, semi_pub, cookie);
+    if (pl_noise_hs_init(&hs, NOISE_IK, false, pro, sizeof pro, semi->kp.priv, NULL, NULL, 0,
+                         e->cfg.random, e->cfg.random_user) != PL_OK)
+        return;
+    e->st.pk_ops += 2; /* es, ss */
+    if (pl_noise_hs_read(&hs, p + INIT_HDR, len - INIT_HDR, payload, sizeof payload, &n) != PL_OK ||
+        n < 32) {
+        pl_noise_hs_wipe(&hs);
+        e->st.rx_dropped++;
+        return;
+    }
+    /* The payload names the identity whose X25519 form is the Noise static. */
+    uint8_t rs[32], xs[32];
+    pl_fingerprint fp;
+    if (pl_noise_hs_remote_static(&hs, rs) != PL_OK || pl_ed25519_check_key(payload) != PL_OK ||
+        crypto_sign_ed25519_pk_to_curve25519(xs, payload) != 0 || sodium_memcmp(xs, rs, 32) != 0 ||
+        pl_fingerprint_from_key(&fp, payload, NULL) != PL_OK) {
+        pl_noise_hs_wipe(&hs);
+        e->st.rx_dropped++;
+        return;
+    }
+    pl_dg_conn *mine = find_rendezvous(e, from);
+    if (mine && !pl_fingerprint_equal(&mine->peer, &fp))
+        mine = NULL;
+    if (!mine) {
+        if (!e->cfg.trust || pl_trust_check(e->cfg.trust, &fp, t) != PL_TRUST_ALLOWED) {
+            pl_noise_hs_wipe(&hs);
+            e->st.untrusted++;
+            return;
+        }
+    }
+    pl_dg_conn *c = conn_new(e, from);
+    if (!c) {
+        pl_noise_hs_wipe(&hs);
+        e->st.rx_dropped++;
+        return;
+    }
+    c->initiator = false;
+    c->peer = fp;
+    c->has_peer = true;
+    memcpy(c->icid, icid, 8);
+    memcpy(c->initiate_digest, digest, 32);
+    const uint8_t *reply = mine ? mine->early : e->reply;
+    size_t rlen = mine ? mine->early_len : e->reply_len;
+    if (draw(e, c->rcid, 8) != PL_OK) {
+        pl_noise_hs_wipe(&hs);
+        c->state = C_FAILED;
+        return;
+    }
+    uint8_t *q = c->last, body[PL_DG_CID_LEN + PL_DG_EARLY_MAX];
+    q[0] = T_ACCEPT;
+    memcpy(q + 1, icid, 8);
+    memcpy(body, c->rcid, PL_DG_CID_LEN); /* inside the encryption: authenticated */
+    memcpy(body + PL_DG_CID_LEN, reply, rlen);
+    size_t m = 0;
+    e->st.pk_ops += 2; /* ee, se */
+    if (pl_noise_hs_write(&hs, body, PL_DG_CID_LEN + rlen, q + ACCEPT_HDR,
+                          sizeof c->last - ACCEPT_HDR, &m) != PL_OK) {
+        pl_noise_hs_wipe(&hs);
+        c->state = C_FAILED;
+        return;
+    }
+    c->last_len = ACCEPT_HDR + m;
+    e->st.accepts_sent++;
+    queue_out(e, from, c->last, c->last_len);
+    /* A newer handshake from the same peer at the same address replaces an
+     * older connection that the peer never used (its ACCEPT was lost and
+     * the peer started again). */
+    for (pl_dg_conn *o = e->conns; o; o = o->next)
+        if (o != c && !o->initiator && o->state == C_ESTABLISHED && !o->confirmed &&
+            addr_eq(&o->addr, from) && pl_fingerprint_equal(&o->peer, &fp))
+            conn_fail(o, PL_ERR_IO, "superseded by a newer handshake from the same peer");
+    established(c, &hs, payload + 32, n - 32);
+    if (mine) { /* the application's conn takes over; the event names it */
+        e->evq[(e->ev_head + e->ev_len - 1) % EVQ_MAX].ev.conn = mine;
+        adopt(mine, c);
+    }
+    pl_noise_hs_wipe(&hs);
+}
+
+/* ---- data ------------------------------------------------------------------ */
+
+static pl_dg_conn *find_by_dcid(pl_dg_engine *e, const uint8_t *dcid)
+{
+    for (pl_dg_conn *c = e->conns; c; c = c->next)
+        if (c->state == C_ESTABLISHED &&
+            memcmp(c->initiator ? c->icid : c->rcid, dcid, PL_DG_CID_LEN) == 0)
+            return c;
+    return NULL;
+}
+
+static void on_data(pl_dg_engine *e, const uint8_t *p, size_t len)
+{
+    if (len < 1 + PL_DG_CID_LEN + 1 + PL_DG_TAGLEN) {
+        e->st.rx_dropped++;
+        return;
+    }
+    pl_dg_conn *c = find_by_dcid(e, p + 1);
+    if (!c) {
+        e->st.rx_dropped++;
+        return;
+    }
+    uint64_t pn = 0;
+    size_t hdr = 1 + PL_DG_CID_LEN;
+    int k = pl_dg_pn_decode(p + hdr, len - hdr, c->replay.largest, &pn);
+    if (k < 0 || !pl_dg_replay_fresh(&c->replay, pn)) {
+        e->st.rx_dropped++;
+        return;
+    }
+    hdr += (size_t)k;
+    if (len - hdr < PL_DG_TAGLEN) {
+        e->st.rx_dropped++;
+        return;
+    }
+    pl_dg_event *ev = push_event(e, PL_DG_EV_DATA, c);
+    if (pl_dg_open(&c->rx, pn, p, hdr, p + hdr, len - hdr, ev->data) != PL_OK) {
+        e->ev_len--; /* take the event back */
+        e->st.rx_dropped++;
+        return;
+    }
+    ev->len = len - hdr - PL_DG_TAGLEN;
+    pl_dg_replay_mark(&c->replay, pn);
+    c->confirmed = true;
+}
+
+int pl_dg_send(pl_dg_conn *c, const uint8_t *data, size_t len)
+{
+    uint8_t pkt[PL_DG_PACKET_MAX];
+    if (!c || c->state != C_ESTABLISHED || (len && !data))
+        return PL_ERR_INVAL;
+    size_t hdr = 1 + PL_DG_CID_LEN;
+    pkt[0] = T_DATA;
+    memcpy(pkt + 1, c->initiator ? c->rcid : c->icid, PL_DG_CID_LEN);
+    int k = pl_dg_pn_encode(c->next_pn, PL_DG_PN_NONE, pkt + hdr, PL_DG_PN_BYTES);
+    if (k < 0)
+        return k;
+    hdr += (size_t)k;
+    if (hdr + len + PL_DG_TAGLEN > sizeof pkt)
+        return PL_ERR_TOOBIG;
+    int rc = pl_dg_seal(&c->tx, c->next_pn, pkt, hdr, data, len, pkt + hdr);
+    if (rc != PL_OK)
+        return rc;
+    c->next_pn++;
+    queue_out(c->e, &c->addr, pkt, hdr + len + PL_DG_TAGLEN);
+    return PL_OK;
+}
+
+/* ---- the outside -------------------------------------------------------- */
+
+void pl_dg_input(pl_dg_engine *e, uint64_t now_ms, const pl_dg_addr *from, const uint8_t *pkt,
+                 size_t len)
+{
+    if (!e || !from || !pkt || len == 0 || from->len == 0 || from->len > sizeof from->b)
+        return;
+    (void)now_s(e, now_ms);
+    e->st.rx++;
+    switch (pkt[0]) {
+    case T_HELLO: on_hello(e, now_ms, from, pkt, len); break;
+    case T_COOKIE: on_cookie(e, now_ms, from, pkt, len); break;
+    case T_INITIATE: on_initiate(e, now_ms, from, pkt, len); break;
+    case T_ACCEPT: on_accept(e, from, pkt, len); break;
+    case T_DATA: on_data(e, pkt, len); break;
+    default: e->st.rx_dropped++; break;
+    }
+}
+
+void pl_dg_timer(pl_dg_engine *e, uint64_t now_ms)
+{
+    for (pl_dg_conn *c = e->conns; c; c = c->next) {
+        if (!c->initiator ||
+            (c->state != C_HELLO && c->state != C_INITIATE && c->state != C_YIELDED))
+            continue;
+        if (now_ms >= c->give_up_at) {
+            conn_fail(c, c->too_hard ? PL_ERR_TOOBIG : PL_ERR_IO,
+                      c->too_hard ? "the peer asks for more proof of work than we do"
+                                  : "no answer from the peer in time");
+            continue;
+        }
+        if (c->state == C_YIELDED || now_ms < c->retry_at)
+            continue;
+        c->tries++;
+        if (c->state == C_INITIATE && ++c->init_tries >= INIT_TRIES) {
+            /* start again, as a new attempt: the cookie may be stale, and
+             * a half-open connection may hold the old id at the peer */
+            if (draw(e, c->icid, sizeof c->icid) != PL_OK || send_hello(c, now_ms) != PL_OK)
+                conn_fail(c, PL_ERR_INTERNAL, "cannot start the handshake again");
+            continue;
+        }
+        queue_out(e, &c->addr, c->last, c->last_len);
+        /* 250, 375, 562, ... ms, at most a second: a lost packet costs
+         * little time, a dead peer few packets */
+        uint64_t wait = PL_DG_RETRY_MS;
+        for (unsigned i = 0; i < c->tries && wait < 1000; i++)
+            wait = wait * 3 / 2;
+        c->retry_at = now_ms + (wait < 1000 ? wait : 1000);
+    }
+}
+
+uint64_t pl_dg_deadline(const pl_dg_engine *e)
+{
+    uint64_t d = UINT64_MAX;
+    for (const pl_dg_conn *c = e->conns; c; c = c->next) {
+        if (!c->initiator)
+            continue;
+        if (c->state == C_HELLO || c->state == C_INITIATE) {
+            if (c->retry_at < d)
+                d = c->retry_at;
+        }
+        if ((c->state == C_HELLO || c->state == C_INITIATE || c->state == C_YIELDED) &&
+            c->give_up_at < d)
+            d = c->give_up_at;
+    }
+    return d;
+}
+
+int pl_dg_output(pl_dg_engine *e, pl_dg_addr *to, uint8_t *buf, size_t cap)
+{
+    if (e->oq_len == 0)
+        return 0;
+    struct outq_item *it = &e->outq[e->oq_head];
+    if (it->len > cap)
+        return PL_ERR_BUFSIZE;
+    *to = it->to;
+    memcpy(buf, it->data, it->len);
+    e->oq_head = (e->oq_head + 1) % PL_DG_OUTQ_MAX;
+    e->oq_len--;
+    return (int)it->len;
+}
+
+bool pl_dg_event_next(pl_dg_engine *e, pl_dg_event *ev)
+{
+    if (e->ev_len == 0)
+        return false;
+    *ev = e->evq[e->ev_head].ev;
+    e->ev_head = (e->ev_head + 1) % EVQ_MAX;
+    e->ev_len--;
+    return true;
+}
+
+bool pl_dg_conn_initiator(const pl_dg_conn *c)
+{
+    return c->initiator;
+}
+
+int pl_dg_conn_peer(const pl_dg_conn *c, pl_fingerprint *fp)
+{
+    if (!c->has_peer)
+        return PL_ERR_NOTFOUND;
+    *fp = c->peer;
+    return PL_OK;
+}
+
+void pl_dg_stats_get(const pl_dg_engine *e, pl_dg_stats *out)
+{
+    *out = e->st;
+}
+
+unsigned pl_dg_difficulty(pl_dg_engine *e, uint64_t now_ms)
+{
+    return difficulty(e, now_ms);
+}
+
+void pl_dg_force_difficulty(pl_dg_engine *e, unsigned bits)
+{
+    e->forced_bits = bits > PL_DG_POW_MAX && bits != UINT_MAX ? PL_DG_POW_MAX : bits;
+}

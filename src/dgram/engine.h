@@ -1,0 +1,117 @@
+/* engine.h - the datagram transport's handshake engine (src/dgram/):
+ * HELLO -> COOKIE -> INITIATE -> ACCEPT (DESIGN.md §3.2), sans-IO.
+ *
+ * Datagrams and the current time go in (pl_dg_input, pl_dg_timer);
+ * datagrams (pl_dg_output), the next deadline (pl_dg_deadline) and events
+ * (pl_dg_event) come out. Randomness comes from the callback configured.
+ * Internal for now: the runtime and the message layer will build on it.
+ *
+ * Wire format (all integers big-endian; docs/protocol.md will carry the
+ * full specification):
+ *   HELLO    1 | ver 1 | tiebreak 8 | target hint 8 | icid 8 | zero padding
+ *            to PL_DG_HELLO_MIN bytes (a reply is never larger than this)
+ *   COOKIE   2 | ver 1 | icid 8 | identity key 32 | semi-static key 32 |
+ *            expiry 8 | signature 64 | difficulty 1 | cookie 20
+ *   INITIATE 3 | ver 1 | icid 8 | hello digest 32 | difficulty 1 |
+ *            (the cookie binds address, HELLO digest, difficulty, key, icid)
+ *            semi-static key 32 | cookie 20 | pow nonce 8 | Noise IK msg 1
+ *            (e, es, s, ss; payload: identity key 32 | early data)
+ *   ACCEPT   4 | icid 8 | Noise IK msg 2 (e, ee, se; payload: rcid 8 |
+ *            the reply)
+ *   DATA     5 | dcid 8 | windowed packet number | XChaCha20-Poly1305
+ *            (header as associated data)
+ */
+#ifndef PL_DG_ENGINE_H
+#define PL_DG_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "peerlink.h"
+
+#define PL_DG_VERSION        1
+#define PL_DG_HELLO_MIN      1200 /* bytes of a HELLO, padding included */
+#define PL_DG_CID_LEN        8
+#define PL_DG_PACKET_MAX     1400 /* bytes of any datagram we send */
+#define PL_DG_EARLY_MAX      1000 /* application bytes in INITIATE or ACCEPT */
+#define PL_DG_RETRY_MS       250  /* first retransmission of HELLO / INITIATE */
+#define PL_DG_HANDSHAKE_MS   10000
+#define PL_DG_SEMI_LIFETIME  600 /* seconds a semi-static key is offered */
+#define PL_DG_CONNS_MAX      4096
+#define PL_DG_OUTQ_MAX       256
+#define PL_DG_POW_ACCEPT_MAX 20 /* the most work (bits) an initiator does for a COOKIE */
+
+typedef struct pl_dg_addr {
+    uint8_t len;
+    uint8_t b[18];
+} pl_dg_addr;
+
+typedef struct pl_dg_engine pl_dg_engine;
+typedef struct pl_dg_conn pl_dg_conn;
+
+typedef struct pl_dg_config {
+    const pl_identity *id; /* borrowed */
+    const pl_trust *trust; /* borrowed; NULL: empty */
+    pl_random_fn random;
+    void *random_user;
+    unsigned capacity_per_s; /* handshakes/s this node can afford; 0: 2000 */
+    size_t used_cookies_max; /* per epoch; 0: 65536 */
+    uint64_t now_s;          /* Unix time for key validity, trust and semi-static expiry */
+} pl_dg_config;
+
+enum pl_dg_event_kind {
+    PL_DG_EV_NONE = 0,
+    PL_DG_EV_ESTABLISHED, /* conn authenticated; data: the peer's early data or reply */
+    PL_DG_EV_DATA,        /* a DATA packet's payload */
+    PL_DG_EV_FAILED,      /* conn failed: err and why */
+};
+
+typedef struct pl_dg_event {
+    enum pl_dg_event_kind kind;
+    pl_dg_conn *conn;
+    int err;
+    const char *why;
+    size_t len;
+    uint8_t data[PL_DG_PACKET_MAX];
+} pl_dg_event;
+
+/* Counters for tests and the flood report. */
+typedef struct pl_dg_stats {
+    uint64_t rx, rx_dropped, hellos, cookies_sent, initiates, stale_cookie, bad_cookie,
+        reused_cookie, no_work, pk_ops, accepts_sent, established, untrusted, resent_accepts;
+} pl_dg_stats;
+
+int pl_dg_new(pl_dg_engine **out, const pl_dg_config *cfg) PL_WUR;
+void pl_dg_free(pl_dg_engine *e);
+
+/* Start a handshake with the node whose fingerprint is `peer` at `to`,
+ * carrying `early` (at most PL_DG_EARLY_MAX bytes) in INITIATE. With
+ * rendezvous set, the HELLO carries a random tie-breaker so that a
+ * crossing HELLO from that peer settles the roles (DESIGN.md §2.4). */
+int pl_dg_connect(pl_dg_engine *e, uint64_t now_ms, const pl_dg_addr *to,
+                  const pl_fingerprint *peer, const uint8_t *early, size_t len, bool rendezvous,
+                  pl_dg_conn **out) PL_WUR;
+/* The reply a responder puts in ACCEPT: set before input (NULL: empty). */
+void pl_dg_set_reply(pl_dg_engine *e, const uint8_t *reply, size_t len);
+
+void pl_dg_input(pl_dg_engine *e, uint64_t now_ms, const pl_dg_addr *from, const uint8_t *pkt,
+                 size_t len);
+void pl_dg_timer(pl_dg_engine *e, uint64_t now_ms);
+uint64_t pl_dg_deadline(const pl_dg_engine *e); /* UINT64_MAX: none */
+/* Next datagram to send: its length (0: none), PL_ERR_BUFSIZE. */
+int pl_dg_output(pl_dg_engine *e, pl_dg_addr *to, uint8_t *buf, size_t cap) PL_WUR;
+/* Next event: true when one was written to *ev. */
+bool pl_dg_event_next(pl_dg_engine *e, pl_dg_event *ev);
+/* Send payload in one DATA packet on an established connection. */
+int pl_dg_send(pl_dg_conn *c, const uint8_t *data, size_t len) PL_WUR;
+
+bool pl_dg_conn_initiator(const pl_dg_conn *c);
+int pl_dg_conn_peer(const pl_dg_conn *c, pl_fingerprint *fp) PL_WUR;
+void pl_dg_stats_get(const pl_dg_engine *e, pl_dg_stats *out);
+/* Tests: the proof-of-work difficulty asked now. */
+unsigned pl_dg_difficulty(pl_dg_engine *e, uint64_t now_ms);
+/* Tests and the flood bench: force a difficulty (UINT_MAX: back to load). */
+void pl_dg_force_difficulty(pl_dg_engine *e, unsigned bits);
+
+#endif /* PL_DG_ENGINE_H */
