@@ -207,6 +207,20 @@ static void delay_is_exact(void **state)
     pair_free(&p);
 }
 
+static void addresses(void **state)
+{
+    (void)state;
+    sim_addr x = sim_addr_v4(192, 0, 2, 1, 0x1234), y = x;
+    static const uint8_t want[6] = {192, 0, 2, 1, 0x12, 0x34};
+    assert_int_equal(x.len, 6);
+    assert_memory_equal(x.b, want, 6);
+    assert_true(sim_addr_eq(&x, &y));
+    y.len = 5; /* a prefix is another address */
+    assert_false(sim_addr_eq(&x, &y));
+    y = sim_addr_v4(192, 0, 2, 1, 0x1235);
+    assert_false(sim_addr_eq(&x, &y));
+}
+
 static void copies_at_send(void **state)
 {
     (void)state;
@@ -216,11 +230,15 @@ static void copies_at_send(void **state)
     sim_send(p.s, &p.a->addr, &p.b->addr, buf, sizeof buf);
     memset(buf, 'z', sizeof buf); /* the sender reuses its buffer */
     sim_send(p.s, &p.a->addr, &p.b->addr, buf, 0);
+    sim_send(p.s, &p.a->addr, &p.b->addr, buf, 1);
+    buf[0] = 'y';
     sim_run(p.s, SIM_FOREVER, 100);
-    assert_int_equal(p.b->n, 2);
+    assert_int_equal(p.b->n, 3);
     assert_int_equal(p.b->log[0].len, 8);
     assert_memory_equal(p.b->log[0].data, "abcdefg", 8);
     assert_int_equal(p.b->log[1].len, 0);
+    assert_int_equal(p.b->log[2].len, 1);
+    assert_int_equal(p.b->log[2].data[0], 'z');
     pair_free(&p);
 }
 
@@ -770,6 +788,7 @@ static void determinism(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(addresses),
         cmocka_unit_test(delay_is_exact),
         cmocka_unit_test(copies_at_send),
         cmocka_unit_test(jitter_reorders_keeps_all),
