@@ -27,7 +27,8 @@
  *  - NAT: a node at an `inside` address sits behind a NAT with one current
  *    `outside` address (endpoint-independent mapping: the same outside
  *    address whatever the destination). Its datagrams leave with the outside
- *    address as source, and each destination it sends to is remembered.
+ *    address as source, and each destination it sends to is remembered
+ *    (even when the link then drops the datagram).
  *    Inbound datagrams to the outside address are filtered on arrival:
  *      endpoint_independent != 0: any sender, once the inside has sent once
  *                                 (full cone);
