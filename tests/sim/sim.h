@@ -51,7 +51,7 @@
 
 #define SIM_MAX_DGRAM  65535u /* larger datagrams are refused */
 #define SIM_MAX_EVENTS 16384u /* datagrams in flight at once */
-#define SIM_MAX_NODES  64u
+#define SIM_MAX_NODES  256u
 #define SIM_MAX_LINKS  64u
 #define SIM_MAX_NATS   16u
 #define SIM_NAT_PEERS  32u /* remembered destinations per NAT (oldest replaced) */
