@@ -14,6 +14,12 @@
 
 /* ---- cookies ------------------------------------------------------------ */
 
+static uint32_t cookie_epoch(const uint8_t cookie[PL_DG_COOKIE_LEN])
+{
+    return (uint32_t)cookie[0] << 24 | (uint32_t)cookie[1] << 16 | (uint32_t)cookie[2] << 8 |
+           cookie[3];
+}
+
 static uint32_t epoch_of(uint64_t now)
 {
     return (uint32_t)(now / PL_DG_COOKIE_ROTATE);
@@ -82,8 +88,7 @@ int pl_dg_cookie_check(const pl_dg_cookie_keys *k, const uint8_t *addr, size_t a
                        const uint8_t bind[PL_DG_BIND_LEN], const uint8_t cookie[PL_DG_COOKIE_LEN])
 {
     uint8_t mac[PL_DG_COOKIE_MAC];
-    uint32_t e = (uint32_t)cookie[0] << 24 | (uint32_t)cookie[1] << 16 | (uint32_t)cookie[2] << 8 |
-                 cookie[3];
+    uint32_t e = cookie_epoch(cookie);
     if (!addr || addrlen == 0 || addrlen > 255)
         return PL_ERR_INVAL;
     if (!(e == k->epoch || (k->has_prev && e + 1 == k->epoch)))
@@ -128,31 +133,40 @@ static bool zero_mac(const uint8_t *m)
     return acc == 0;
 }
 
+/* The MAC is a keyed hash: its first bytes index the table. */
+static size_t first_slot(const pl_dg_used *u, const uint8_t *mac)
+{
+    return ((size_t)mac[0] | (size_t)mac[1] << 8 | (size_t)mac[2] << 16 | (size_t)mac[3] << 24) &
+           (u->cap - 1);
+}
+
+/* The slot holding mac, or the empty slot where it would go; NULL when the
+ * table has neither (full and absent). */
+static uint8_t *probe(const pl_dg_used *u, int g, const uint8_t *mac)
+{
+    size_t i = first_slot(u, mac);
+    for (size_t n = 0; n < u->cap; n++, i = (i + 1) & (u->cap - 1)) {
+        uint8_t *slot = u->slots[g] + i * PL_DG_COOKIE_MAC;
+        if (zero_mac(slot) || memcmp(slot, mac, PL_DG_COOKIE_MAC) == 0)
+            return slot;
+    }
+    return NULL;
+}
+
 bool pl_dg_used_has(const pl_dg_used *u, const uint8_t cookie[PL_DG_COOKIE_LEN])
 {
-    uint32_t e = (uint32_t)cookie[0] << 24 | (uint32_t)cookie[1] << 16 | (uint32_t)cookie[2] << 8 |
-                 cookie[3];
+    uint32_t e = cookie_epoch(cookie);
     int g = (int)(e & 1);
     const uint8_t *mac = cookie + 4;
     if (u->epoch[g] != e || zero_mac(mac))
         return false;
-    size_t mask = u->cap - 1, i = ((size_t)mac[0] | (size_t)mac[1] << 8 | (size_t)mac[2] << 16 |
-                                   (size_t)mac[3] << 24) &
-                                  mask;
-    for (size_t probes = 0; probes < u->cap; probes++, i = (i + 1) & mask) {
-        const uint8_t *slot = u->slots[g] + i * PL_DG_COOKIE_MAC;
-        if (zero_mac(slot))
-            return false;
-        if (memcmp(slot, mac, PL_DG_COOKIE_MAC) == 0)
-            return true;
-    }
-    return false;
+    const uint8_t *slot = probe(u, g, mac);
+    return slot && !zero_mac(slot);
 }
 
 int pl_dg_used_add(pl_dg_used *u, const uint8_t cookie[PL_DG_COOKIE_LEN])
 {
-    uint32_t e = (uint32_t)cookie[0] << 24 | (uint32_t)cookie[1] << 16 | (uint32_t)cookie[2] << 8 |
-                 cookie[3];
+    uint32_t e = cookie_epoch(cookie);
     int g = (int)(e & 1);
     const uint8_t *mac = cookie + 4;
     if (u->epoch[g] != UINT32_MAX && e < u->epoch[g])
@@ -164,23 +178,16 @@ int pl_dg_used_add(pl_dg_used *u, const uint8_t cookie[PL_DG_COOKIE_LEN])
     }
     if (zero_mac(mac))
         return PL_ERR_INVAL; /* the empty slot's value: never a real MAC */
-    /* the MAC is a keyed hash: its first bytes index the table */
-    size_t mask = u->cap - 1, i = ((size_t)mac[0] | (size_t)mac[1] << 8 | (size_t)mac[2] << 16 |
-                                   (size_t)mac[3] << 24) &
-                                  mask;
-    for (size_t probes = 0; probes < u->cap; probes++, i = (i + 1) & mask) {
-        uint8_t *slot = u->slots[g] + i * PL_DG_COOKIE_MAC;
-        if (zero_mac(slot)) {
-            if (u->count[g] >= u->limit)
-                return PL_ERR_TOOBIG; /* full: refuse rather than forget */
-            memcpy(slot, mac, PL_DG_COOKIE_MAC);
-            u->count[g]++;
-            return PL_OK;
-        }
-        if (memcmp(slot, mac, PL_DG_COOKIE_MAC) == 0)
-            return PL_ERR_EXIST;
-    }
-    return PL_ERR_TOOBIG;
+    uint8_t *slot = probe(u, g, mac);
+    if (!slot)
+        return PL_ERR_TOOBIG;
+    if (!zero_mac(slot))
+        return PL_ERR_EXIST;
+    if (u->count[g] >= u->limit)
+        return PL_ERR_TOOBIG; /* full: refuse rather than forget */
+    memcpy(slot, mac, PL_DG_COOKIE_MAC);
+    u->count[g]++;
+    return PL_OK;
 }
 
 /* ---- proof of work ------------------------------------------------------ */
