@@ -39,12 +39,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
 #include "peerlink.h"
+#include "dgram/engine.h"
 #include "stls/stls_int.h"
 
 #define NOW         UINT64_C(1800000000)
@@ -198,9 +201,16 @@ static void plain_free(plain *p)
     EVP_PKEY_free(p->pin);
 }
 
+/* Time spent on the server's side of plain_handshake, and how many. */
+static double plain_srv_s;
+static long plain_srv_n;
+
 static int plain_handshake(const plain *c, const plain *s)
 {
-    SSL *x = SSL_new(c->ctx), *y = SSL_new(s->ctx);
+    double t0 = now_s();
+    SSL *y = SSL_new(s->ctx);
+    double srv = now_s() - t0;
+    SSL *x = SSL_new(c->ctx);
     BIO *bx = NULL, *by = NULL;
     int rc = -1;
     if (!x || !y || BIO_new_bio_pair(&bx, 0, &by, 0) != 1)
@@ -210,7 +220,10 @@ static int plain_handshake(const plain *c, const plain *s)
     SSL_set_connect_state(x);
     SSL_set_accept_state(y);
     for (int round = 0; round < 16; round++) {
-        int rx = SSL_do_handshake(x), ry = SSL_do_handshake(y);
+        int rx = SSL_do_handshake(x);
+        t0 = now_s();
+        int ry = SSL_do_handshake(y);
+        srv += now_s() - t0;
         if (rx == 1 && ry == 1) {
             rc = 0;
             break;
@@ -221,8 +234,14 @@ static int plain_handshake(const plain *c, const plain *s)
     }
 out:
     SSL_free(x);
+    t0 = now_s();
     SSL_free(y);
+    srv += now_s() - t0;
     ERR_clear_error();
+    if (rc == 0) {
+        plain_srv_s += srv;
+        plain_srv_n++;
+    }
     return rc;
 }
 
@@ -247,6 +266,81 @@ static int do_plain(void *p)
 {
     const struct hs_ctx *c = p;
     return plain_handshake(c->pc, c->ps);
+}
+
+/* ---- the datagram handshake (src/dgram/) ------------------------------ */
+
+static int dg_random(void *user, uint8_t *out, size_t len)
+{
+    (void)user;
+    randombytes_buf(out, len);
+    return 0;
+}
+
+struct dg_ctx {
+    pl_dg_engine *a, *b;
+    pl_fingerprint bfp;
+    pl_dg_addr aa, ab;
+    double resp_s; /* time spent inside the responder */
+};
+
+/* Move a's datagrams to b (timing b) or b's to a. */
+static void dg_move(struct dg_ctx *d, bool to_b)
+{
+    static uint8_t buf[2048];
+    pl_dg_addr to;
+    int n;
+    pl_dg_engine *from = to_b ? d->a : d->b, *dst = to_b ? d->b : d->a;
+    while ((n = pl_dg_output(from, &to, buf, sizeof buf)) > 0) {
+        double t0 = to_b ? now_s() : 0;
+        pl_dg_input(dst, 1000, to_b ? &d->aa : &d->ab, buf, (size_t)n);
+        if (to_b)
+            d->resp_s += now_s() - t0;
+    }
+}
+
+static int dg_established(pl_dg_engine *e)
+{
+    pl_dg_event ev;
+    int n = 0;
+    while (pl_dg_event_next(e, &ev)) {
+        if (ev.kind == PL_DG_EV_ESTABLISHED) {
+            n++;
+            pl_dg_conn_close(ev.conn);
+        }
+    }
+    return n;
+}
+
+/* One handshake, HELLO to ACCEPT, both engines in this thread. */
+static int do_dg(void *p)
+{
+    struct dg_ctx *d = p;
+    pl_dg_conn *c = NULL;
+    if (pl_dg_connect(d->a, 1000, &d->ab, &d->bfp, NULL, 0, false, &c) != PL_OK)
+        return -1;
+    int est = 0;
+    for (int round = 0; round < 4 && est < 2; round++) {
+        dg_move(d, true);
+        double t0 = now_s();
+        est += dg_established(d->b);
+        d->resp_s += now_s() - t0;
+        dg_move(d, false);
+        est += dg_established(d->a);
+    }
+    return est == 2 ? 0 : -1;
+}
+
+static void dg_init(struct dg_ctx *d, const node *a, const node *b)
+{
+    pl_dg_config ca = {a->id, a->trust, dg_random, NULL, 0, 1u << 20, 1800000000};
+    pl_dg_config cb = {b->id, b->trust, dg_random, NULL, 0, 1u << 20, 1800000000};
+    memset(d, 0, sizeof *d);
+    if (pl_dg_new(&d->a, &ca) != PL_OK || pl_dg_new(&d->b, &cb) != PL_OK)
+        fatal("pl_dg_new");
+    d->bfp = b->fp;
+    d->aa = (pl_dg_addr){6, {127, 0, 0, 1, 0x1f, 0x40}};
+    d->ab = (pl_dg_addr){6, {127, 0, 0, 2, 0x1f, 0x40}};
 }
 
 typedef int (*bench_fn)(void *ctx);
@@ -558,12 +652,36 @@ int main(void)
     plain_init(&pa, &a, &b, SUITE_AES);
     plain_init(&pb, &b, &a, SUITE_AES);
     struct hs_ctx hc = {&a, &b, &pa, &pb};
-    double ossl = 0, cs = 0, peer = 0;
+    double ossl = 0, cs = 0, peer = 0, ossl_srv = 0;
     for (int r = 0; r < ROUNDS; r++) {
+        plain_srv_s = 0;
+        plain_srv_n = 0;
         ossl = best(ossl, rate(do_plain, &hc, secs / ROUNDS));
+        ossl_srv = best(ossl_srv, (double)plain_srv_n / plain_srv_s);
         cs = best(cs, rate(do_pl_cs, &hc, secs / ROUNDS));
         peer = best(peer, rate(do_pl_peer, &hc, secs / ROUNDS));
     }
+    /* the datagram transport's handshake: both sides, and the responder's
+     * share of the time (what a server spends per handshake) */
+    struct dg_ctx dg;
+    dg_init(&dg, &a, &b);
+    double dgr = 0, dg_resp = 0;
+    for (int r = 0; r < ROUNDS; r++) {
+        dg.resp_s = 0;
+        double start = now_s(), t;
+        long n = 0;
+        do {
+            for (int i = 0; i < 16; i++)
+                if (do_dg(&dg) != 0)
+                    fatal("a datagram handshake");
+            n += 16;
+            t = now_s() - start;
+        } while (t < secs / ROUNDS);
+        dgr = best(dgr, (double)n / t);
+        dg_resp = best(dg_resp, (double)n / dg.resp_s);
+    }
+    pl_dg_free(dg.a);
+    pl_dg_free(dg.b);
     plain_free(&pa);
     plain_free(&pb);
     printf("TLS 1.3 mutual Ed25519 handshakes in memory, both sides on one core\n"
@@ -572,6 +690,12 @@ int main(void)
     printf("  OpenSSL, BIO pair, key pinned by callback   %8.0f  1.00\n", ossl);
     printf("  pl_stls client-only + server-only           %8.0f  %.2f\n", cs, cs / ossl);
     printf("  pl_stls peer + peer (crossing ClientHellos) %8.0f  %.2f\n", peer, peer / ossl);
+    printf("Datagram transport handshakes in memory (HELLO, COOKIE, INITIATE, ACCEPT), ratio to\n"
+           "OpenSSL's TLS 1.3 mutual Ed25519 handshake measured above\n");
+    printf("  pl_dg, both sides on one core               %8.0f  %.2f\n", dgr, dgr / ossl);
+    printf("  OpenSSL server side alone (its time only)   %8.0f  1.00\n", ossl_srv);
+    printf("  pl_dg responder alone (its time only)       %8.0f  %.2f\n", dg_resp,
+           dg_resp / ossl_srv);
 
     printf("Bulk data over loopback TCP, sender and receiver threads, %.0f MiB per run, 64 KiB\n"
            "per write (MB/s at the receiver, best of %d runs; ratio to OpenSSL on memory BIOs\n"

@@ -968,6 +968,29 @@ bool pl_dg_event_next(pl_dg_engine *e, pl_dg_event *ev)
     return true;
 }
 
+void pl_dg_conn_close(pl_dg_conn *c)
+{
+    if (!c)
+        return;
+    pl_dg_engine *e = c->e;
+    for (pl_dg_conn **pp = &e->conns; *pp; pp = &(*pp)->next) {
+        if (*pp == c) {
+            *pp = c->next;
+            e->nconns--;
+            break;
+        }
+    }
+    for (pl_dg_conn *o = e->conns; o; o = o->next)
+        if (o->twin == c)
+            o->twin = NULL;
+    if (c->hs) {
+        pl_noise_hs_wipe(c->hs);
+        free(c->hs);
+    }
+    sodium_memzero(c, sizeof *c);
+    free(c);
+}
+
 bool pl_dg_conn_initiator(const pl_dg_conn *c)
 {
     return c->initiator;

@@ -106,6 +106,9 @@ bool pl_dg_event_next(pl_dg_engine *e, pl_dg_event *ev);
 /* Send payload in one DATA packet on an established connection. */
 int pl_dg_send(pl_dg_conn *c, const uint8_t *data, size_t len) PL_WUR;
 
+/* Forget a connection (established or failed); its pointer is invalid
+ * afterwards, so drain its events first. */
+void pl_dg_conn_close(pl_dg_conn *c);
 bool pl_dg_conn_initiator(const pl_dg_conn *c);
 int pl_dg_conn_peer(const pl_dg_conn *c, pl_fingerprint *fp) PL_WUR;
 void pl_dg_stats_get(const pl_dg_engine *e, pl_dg_stats *out);
