@@ -222,12 +222,13 @@ static void handshake_and_data(void **state)
     assert_true(pl_fingerprint_equal(&fp, &a.fp));
     assert_true(pl_dg_conn_initiator(c));
     assert_false(pl_dg_conn_initiator(sb.conn));
+    pl_dg_conn *bconn = sb.conn;
     /* data both ways, several packets */
     for (int i = 0; i < 5; i++) {
         char msg[32];
         int n = snprintf(msg, sizeof msg, "packet %d", i);
         assert_int_equal(pl_dg_send(c, (const uint8_t *)msg, (size_t)n), PL_OK);
-        assert_int_equal(pl_dg_send(sb.conn, (const uint8_t *)msg, (size_t)n), PL_OK);
+        assert_int_equal(pl_dg_send(bconn, (const uint8_t *)msg, (size_t)n), PL_OK);
     }
     run(&t, t.now + 1000);
     memset(&sa, 0, sizeof sa);
@@ -237,6 +238,19 @@ static void handshake_and_data(void **state)
     assert_int_equal(sa.data, 5);
     assert_int_equal(sb.data, 5);
     assert_memory_equal(sb.last, "packet 4", 8);
+    /* closed on b: a's next DATA finds no connection there */
+    pl_dg_conn_close(bconn);
+    pl_dg_stats st0;
+    pl_dg_stats_get(b.e, &st0);
+    assert_int_equal(pl_dg_send(c, (const uint8_t *)"late", 4), PL_OK);
+    run(&t, t.now + 1000);
+    memset(&sb, 0, sizeof sb);
+    drain(&b, &sb);
+    assert_int_equal(sb.data, 0);
+    pl_dg_stats st1;
+    pl_dg_stats_get(b.e, &st1);
+    assert_int_equal(st1.rx_dropped, st0.rx_dropped + 1);
+    pl_dg_conn_close(NULL); /* harmless */
     /* the handshake sizes: a COOKIE is far smaller than the HELLO */
     pl_dg_stats st;
     pl_dg_stats_get(b.e, &st);
