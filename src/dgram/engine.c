@@ -70,10 +70,9 @@ struct pl_dg_conn {
     pl_dg_aead tx, rx;
     uint64_t next_pn;
     pl_dg_replay replay;
-    pl_dg_conn *twin; /* rendezvous: the application's conn, answered as responder */
-    pl_noise_hs *hs;  /* initiator: kept from INITIATE until ACCEPT */
-    bool confirmed;   /* responder: the initiator's first DATA arrived */
-    bool too_hard;    /* initiator: a COOKIE asked more work than we do */
+    pl_noise_hs *hs; /* initiator: kept from INITIATE until ACCEPT */
+    bool confirmed;  /* responder: the initiator's first DATA arrived */
+    bool too_hard;   /* initiator: a COOKIE asked more work than we do */
 };
 
 struct evq_item {
@@ -263,7 +262,8 @@ static void packet_keys(pl_dg_aead *a, const pl_noise_cipher *c)
     sodium_memzero(out, sizeof out);
 }
 
-static void established(pl_dg_conn *c, const pl_noise_hs *hs, const uint8_t *data, size_t len)
+static void established(pl_dg_conn *c, pl_dg_conn *owner, const pl_noise_hs *hs,
+                        const uint8_t *data, size_t len)
 {
     pl_noise_cipher c1, c2;
     if (pl_noise_hs_split(hs, &c1, &c2) != PL_OK) {
@@ -278,7 +278,7 @@ static void established(pl_dg_conn *c, const pl_noise_hs *hs, const uint8_t *dat
     c->next_pn = 0;
     c->state = C_ESTABLISHED;
     c->e->st.established++;
-    pl_dg_event *ev = push_event(c->e, PL_DG_EV_ESTABLISHED, c);
+    pl_dg_event *ev = push_event(c->e, PL_DG_EV_ESTABLISHED, owner);
     ev->len = len;
     if (len)
         memcpy(ev->data, data, len);
@@ -563,7 +563,7 @@ static void on_accept(pl_dg_engine *e, const pl_dg_addr *from, const uint8_t *p,
         return;
     }
     memcpy(c->rcid, reply, PL_DG_CID_LEN);
-    established(c, &try, reply + PL_DG_CID_LEN, n - PL_DG_CID_LEN);
+    established(c, c, &try, reply + PL_DG_CID_LEN, n - PL_DG_CID_LEN);
     pl_noise_hs_wipe(&try);
     pl_noise_hs_wipe(c->hs);
     free(c->hs);
@@ -655,7 +655,6 @@ static void adopt(pl_dg_conn *mine, pl_dg_conn *resp)
     memcpy(mine->initiate_digest, resp->initiate_digest, 32);
     mine->state = C_ESTABLISHED;
     resp->state = C_FAILED; /* silent: never handed out */
-    resp->twin = mine;
 }
 
 static void on_initiate(pl_dg_engine *e, uint64_t now_ms, const pl_dg_addr *from, const uint8_t *p,
@@ -801,11 +800,10 @@ static void on_initiate(pl_dg_engine *e, uint64_t now_ms, const pl_dg_addr *from
         if (o != c && !o->initiator && o->state == C_ESTABLISHED && !o->confirmed &&
             addr_eq(&o->addr, from) && pl_fingerprint_equal(&o->peer, &fp))
             conn_fail(o, PL_ERR_IO, "superseded by a newer handshake from the same peer");
-    established(c, &hs, payload + 32, n - 32);
-    if (mine) { /* the application's conn takes over; the event names it */
-        e->evq[(e->ev_head + e->ev_len - 1) % EVQ_MAX].ev.conn = mine;
+    /* rendezvous: the application's conn takes over, and the event names it */
+    established(c, mine ? mine : c, &hs, payload + 32, n - 32);
+    if (mine)
         adopt(mine, c);
-    }
     pl_noise_hs_wipe(&hs);
 }
 
@@ -980,9 +978,6 @@ void pl_dg_conn_close(pl_dg_conn *c)
             break;
         }
     }
-    for (pl_dg_conn *o = e->conns; o; o = o->next)
-        if (o->twin == c)
-            o->twin = NULL;
     if (c->hs) {
         pl_noise_hs_wipe(c->hs);
         free(c->hs);

@@ -50,7 +50,8 @@ static void to_dg(const sim_addr *a, pl_dg_addr *out)
     memcpy(out->b, a->b, a->len);
 }
 
-static void pump(enode *n, uint64_t now)
+/* The engine's datagrams onto the simulated network. */
+static void send_out(enode *n)
 {
     static uint8_t buf[2048];
     pl_dg_addr to;
@@ -61,6 +62,11 @@ static void pump(enode *n, uint64_t now)
         memcpy(sa.b, to.b, to.len);
         sim_send(n->s, &n->addr, &sa, buf, (size_t)len);
     }
+}
+
+static void pump(enode *n, uint64_t now)
+{
+    send_out(n);
     pl_dg_event ev;
     while (pl_dg_event_next(n->e, &ev)) {
         if (ev.kind == PL_DG_EV_ESTABLISHED) {
@@ -74,13 +80,7 @@ static void pump(enode *n, uint64_t now)
             n->failed++;
         }
     }
-    /* DATA just queued goes out now */
-    while ((len = pl_dg_output(n->e, &to, buf, sizeof buf)) > 0) {
-        sim_addr sa;
-        sa.len = to.len;
-        memcpy(sa.b, to.b, to.len);
-        sim_send(n->s, &n->addr, &sa, buf, (size_t)len);
-    }
+    send_out(n); /* the DATA just queued */
     (void)now;
 }
 
