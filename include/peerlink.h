@@ -48,6 +48,10 @@ extern "C" {
 #define PL_ERR_UNTRUSTED -15 /* peer is not in the trust store */
 #define PL_ERR_INTERNAL  -16 /* library bug or crypto backend failure */
 #define PL_ERR_ROLE      -17 /* the two sides' roles cannot be settled (both client-only, ...) */
+#define PL_ERR_TIMEOUT   -18 /* no answer in time */
+#define PL_ERR_UNREACHABLE -19 /* the peer could not be reached (no handshake, or it stopped answering) */
+#define PL_ERR_REFUSED   -20 /* the peer refused (us, or the request) */
+#define PL_ERR_CLOSED    -21 /* the peer closed the connection */
 
 /* A short English description of an error code; never NULL. */
 const char *pl_strerror(int err);

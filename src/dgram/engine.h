@@ -60,11 +60,33 @@ typedef struct pl_dg_config {
     uint64_t now_s;          /* Unix time for key validity, trust and semi-static expiry */
 } pl_dg_config;
 
+/* Messages (docs/protocol.md §8): reliable, delivered whole and in the
+ * order sent (per direction and connection), each at most PL_DG_MSG_MAX
+ * bytes, split into fragments of at most PL_DG_FRAG bytes. A request
+ * (want_reply) gets exactly one PL_DG_EV_REPLY: the reply, or a failure
+ * (PL_ERR_TIMEOUT: no reply in time; PL_ERR_UNREACHABLE: the handshake or
+ * the connection failed; PL_ERR_REFUSED: the peer refused us or the
+ * request; PL_ERR_CLOSED: the connection was closed first). */
+#define PL_DG_MSG_MAX      (1u << 20) /* bytes of one message */
+#define PL_DG_FRAG         1200       /* message bytes per DATA packet */
+#define PL_DG_MSG_WINDOW   64         /* messages sent but not acknowledged, per direction */
+#define PL_DG_INFLIGHT     64         /* DATA packets unacknowledged, per connection */
+#define PL_DG_SENDQ_MAX    (4u << 20) /* bytes queued per connection (pl_dg_msg_send refuses more) */
+#define PL_DG_REASM_MAX    (4u << 20) /* bytes being reassembled per connection */
+#define PL_DG_REQUEST_MS   5000       /* default reply timeout */
+#define PL_DG_DEAD_MS      10000      /* nothing acknowledged this long: the peer is gone */
+#define PL_DG_ACK_DELAY_MS 10         /* the longest an acknowledgement waits */
+
 enum pl_dg_event_kind {
     PL_DG_EV_NONE = 0,
     PL_DG_EV_ESTABLISHED, /* conn authenticated; data: the peer's early data or reply */
-    PL_DG_EV_DATA,        /* a DATA packet's payload */
-    PL_DG_EV_FAILED,      /* conn failed: err and why */
+    PL_DG_EV_DATA,        /* raw DATA payload (pl_dg_send) */
+    PL_DG_EV_FAILED,      /* conn failed: err and why; the last event of conn */
+    PL_DG_EV_MESSAGE,     /* a message: id, want_reply, msg/msg_len */
+    PL_DG_EV_REPLY,       /* id: the request's; err 0 and msg/msg_len, or a failure */
+    PL_DG_EV_PONG,        /* the answer to pl_dg_ping: rtt_us */
+    PL_DG_EV_CLOSED,      /* the last event of conn: err 0 (pl_dg_shutdown done: all
+                             acknowledged) or PL_ERR_CLOSED (the peer closed) */
 };
 
 typedef struct pl_dg_event {
@@ -72,6 +94,12 @@ typedef struct pl_dg_event {
     pl_dg_conn *conn;
     int err;
     const char *why;
+    uint64_t id;      /* MESSAGE, REPLY */
+    bool want_reply;  /* MESSAGE: answer with pl_dg_msg_reply(conn, id, ...) */
+    uint8_t *msg;     /* MESSAGE, REPLY: malloc'd; the caller owns it after
+                         pl_dg_event_next and frees it (NULL when empty) */
+    size_t msg_len;
+    uint64_t rtt_us;  /* PONG */
     size_t len;
     uint8_t data[PL_DG_PACKET_MAX];
 } pl_dg_event;
@@ -105,6 +133,31 @@ int pl_dg_output(pl_dg_engine *e, pl_dg_addr *to, uint8_t *buf, size_t cap) PL_W
 bool pl_dg_event_next(pl_dg_engine *e, pl_dg_event *ev);
 /* Send payload in one DATA packet on an established connection. */
 int pl_dg_send(pl_dg_conn *c, const uint8_t *data, size_t len) PL_WUR;
+
+/* Queue a message on c, which may still be handshaking (it is sent once
+ * established; a failed handshake fails it). want_reply makes it a request
+ * whose reply or failure arrives as PL_DG_EV_REPLY with *id within
+ * timeout_ms (0: PL_DG_REQUEST_MS). PL_ERR_TOOBIG (len > PL_DG_MSG_MAX),
+ * PL_ERR_BUFSIZE (PL_DG_SENDQ_MAX bytes already queued: wait for
+ * acknowledgements, see pl_dg_conn_pending), PL_ERR_INVAL (c failed,
+ * closed or shutting down). */
+int pl_dg_msg_send(pl_dg_conn *c, uint64_t now_ms, const uint8_t *data, size_t len,
+                   bool want_reply, uint32_t timeout_ms, uint64_t *id) PL_WUR;
+/* Answer request id received on c; refuse: the requester gets
+ * PL_ERR_REFUSED instead (data ignored). Each request is answered once
+ * (PL_ERR_NOTFOUND for an unknown or answered id). */
+int pl_dg_msg_reply(pl_dg_conn *c, uint64_t now_ms, uint64_t id, const uint8_t *data, size_t len,
+                    bool refuse) PL_WUR;
+/* Send a PING; its PONG gives one RTT sample (PL_DG_EV_PONG). Unreliable:
+ * a lost ping gets no event. */
+int pl_dg_ping(pl_dg_conn *c, uint64_t now_ms) PL_WUR;
+/* Message bytes queued or not yet acknowledged on c. */
+size_t pl_dg_conn_pending(const pl_dg_conn *c);
+/* The smoothed RTT in microseconds (0 before a sample). */
+uint64_t pl_dg_conn_srtt_us(const pl_dg_conn *c);
+/* Close gracefully: send nothing new; once everything queued is
+ * acknowledged, tell the peer (CLOSE) and give PL_DG_EV_CLOSED, err 0. */
+int pl_dg_shutdown(pl_dg_conn *c, uint64_t now_ms) PL_WUR;
 
 /* Forget a connection (established or failed); its pointer is invalid
  * afterwards, so drain its events first. */

@@ -28,6 +28,10 @@ const char *pl_strerror(int err)
     case PL_ERR_UNTRUSTED: return "peer is not trusted";
     case PL_ERR_INTERNAL: return "internal error";
     case PL_ERR_ROLE: return "the roles cannot be settled";
+    case PL_ERR_TIMEOUT: return "no answer in time";
+    case PL_ERR_UNREACHABLE: return "the peer could not be reached";
+    case PL_ERR_REFUSED: return "refused by the peer";
+    case PL_ERR_CLOSED: return "the peer closed the connection";
     default: return "unknown error";
     }
 }

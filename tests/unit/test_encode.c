@@ -78,7 +78,7 @@ static void hex(void **state)
 static void errors_have_text(void **state)
 {
     (void)state;
-    for (int e = 0; e >= PL_ERR_ROLE; e--)
+    for (int e = 0; e >= PL_ERR_CLOSED; e--)
         assert_string_not_equal(pl_strerror(e), "unknown error");
     assert_string_equal(pl_strerror(-999), "unknown error");
 }
