@@ -17,6 +17,8 @@
 
 #include "dgram/dgram_int.h"
 #include "dgram/engine.h"
+#include "dgram/engine_int.h"
+#include "dgram/frame.h"
 #include "identity/identity_int.h"
 #include "noise/noise.h"
 #include "stls/stls_int.h"
@@ -28,85 +30,17 @@
 #define T_ACCEPT   4
 #define T_DATA     5
 
-#define NOISE_IK    "Noise_IK_25519_ChaChaPoly_BLAKE2b"
-#define PROLOGUE    "peerlink dgram 1"
-#define SEMI_LABEL  "peerlink dgram semi-static 1"
-#define KEYS_LABEL  "peerlink dgram packet keys 1"
-#define COOKIE_SIZE (1 + 1 + 8 + 32 + 32 + 8 + 64 + 1 + PL_DG_COOKIE_LEN)
-#define INIT_HDR    (1 + 1 + 8 + 32 + 1 + 32 + PL_DG_COOKIE_LEN + 8)
-#define ACCEPT_HDR  (1 + 8)
-#define EVQ_MAX     256
-#define POW_TRIES   (UINT64_C(1) << 28)
-#define INIT_TRIES  8 /* INITIATEs before starting again from HELLO */
-
-enum cstate { C_HELLO, C_INITIATE, C_ESTABLISHED, C_YIELDED, C_FAILED };
-
-struct semi {
-    bool live;
-    pl_noise_keypair kp;
-    uint64_t expiry;
-    uint8_t sig[PL_ED25519_SIG_LEN];
-};
-
-struct pl_dg_conn {
-    pl_dg_engine *e;
-    struct pl_dg_conn *next;
-    enum cstate state;
-    bool initiator, rendezvous;
-    pl_dg_addr addr;
-    pl_fingerprint peer;
-    bool has_peer;
-    uint8_t icid[PL_DG_CID_LEN], rcid[PL_DG_CID_LEN];
-    uint64_t tiebreak;
-    uint8_t hello_digest[32];
-    uint8_t early[PL_DG_EARLY_MAX];
-    size_t early_len;
-    /* the last handshake packet we sent, for retransmission / duplicates */
-    uint8_t last[PL_DG_PACKET_MAX > PL_DG_HELLO_MIN ? PL_DG_PACKET_MAX : PL_DG_HELLO_MIN];
-    size_t last_len;
-    uint8_t initiate_digest[32]; /* responder: the INITIATE that made it */
-    unsigned tries, init_tries;
-    uint64_t retry_at, give_up_at;
-    pl_dg_aead tx, rx;
-    uint64_t next_pn;
-    pl_dg_replay replay;
-    pl_noise_hs *hs; /* initiator: kept from INITIATE until ACCEPT */
-    bool confirmed;  /* responder: the initiator's first DATA arrived */
-    bool too_hard;   /* initiator: a COOKIE asked more work than we do */
-};
-
-struct evq_item {
-    pl_dg_event ev;
-};
-
-struct outq_item {
-    pl_dg_addr to;
-    size_t len;
-    uint8_t data[PL_DG_HELLO_MIN > PL_DG_PACKET_MAX ? PL_DG_HELLO_MIN : PL_DG_PACKET_MAX];
-};
-
-struct pl_dg_engine {
-    pl_dg_config cfg;
-    uint8_t id_pk[32];
-    pl_fingerprint self;
-    pl_noise_keypair xstatic; /* our Noise static: X25519 of the identity */
-    struct semi semi[2];      /* [0] current, [1] previous */
-    pl_dg_cookie_keys ck;
-    pl_dg_used used;
-    pl_dg_load load;
-    unsigned forced_bits; /* UINT_MAX: from load */
-    uint64_t start_ms;
-    bool started;
-    pl_dg_conn *conns;
-    size_t nconns;
-    struct outq_item *outq;
-    size_t oq_head, oq_len;
-    struct evq_item *evq;
-    size_t ev_head, ev_len;
-    uint8_t reply[PL_DG_EARLY_MAX];
-    size_t reply_len;
-    pl_dg_stats st;
-};
+#define NOISE_IK       "Noise_IK_25519_ChaChaPoly_BLAKE2b"
+#define PROLOGUE       "peerlink dgram 1"
+#define SEMI_LABEL     "peerlink dgram semi-static 1"
+#define KEYS_LABEL     "peerlink dgram packet keys 1"
+#define COOKIE_SIZE    (1 + 1 + 8 + 32 + 32 + 8 + 64 + 1 + PL_DG_COOKIE_LEN)
+#define INIT_HDR       (1 + 1 + 8 + 32 + 1 + 32 + PL_DG_COOKIE_LEN + 8)
+#define ACCEPT_HDR     (1 + 8)
+#define POW_TRIES      (UINT64_C(1) << 28)
+#define INIT_TRIES     8 /* INITIATEs before starting again from HELLO */
+#define ACCEPT_OK      0 /* ACCEPT status: a connection */
+#define ACCEPT_REFUSED 1 /* ... the initiator is not trusted: no connection */
 
 /* ---- small helpers -------------------------------------------------------- */
 
@@ -116,6 +50,8 @@ static uint64_t now_s(pl_dg_engine *e, uint64_t now_ms)
         e->started = true;
         e->start_ms = now_ms;
     }
+    if (now_ms > e->now_ms)
+        e->now_ms = now_ms;
     return e->cfg.now_s + (now_ms - e->start_ms) / 1000;
 }
 
@@ -137,7 +73,7 @@ static bool addr_eq(const pl_dg_addr *a, const pl_dg_addr *b)
     return a->len == b->len && memcmp(a->b, b->b, a->len) == 0;
 }
 
-static void queue_out(pl_dg_engine *e, const pl_dg_addr *to, const uint8_t *d, size_t len)
+void pl_dg_queue_out(pl_dg_engine *e, const pl_dg_addr *to, const uint8_t *d, size_t len)
 {
     if (e->oq_len == PL_DG_OUTQ_MAX || len > sizeof e->outq[0].data) {
         e->st.rx_dropped++; /* the sender is behind: shed */
@@ -150,11 +86,15 @@ static void queue_out(pl_dg_engine *e, const pl_dg_addr *to, const uint8_t *d, s
     e->oq_len++;
 }
 
-static pl_dg_event *push_event(pl_dg_engine *e, enum pl_dg_event_kind kind, pl_dg_conn *c)
+pl_dg_event *pl_dg_push_event(pl_dg_engine *e, enum pl_dg_event_kind kind, pl_dg_conn *c)
 {
     if (e->ev_len == EVQ_MAX) { /* drop the oldest: the application is not reading */
+        pl_dg_event *old = &e->evq[e->ev_head].ev;
+        free(old->msg);
+        old->msg = NULL;
         e->ev_head = (e->ev_head + 1) % EVQ_MAX;
         e->ev_len--;
+        e->st.events_dropped++;
     }
     pl_dg_event *ev = &e->evq[(e->ev_head + e->ev_len) % EVQ_MAX].ev;
     e->ev_len++;
@@ -164,17 +104,19 @@ static pl_dg_event *push_event(pl_dg_engine *e, enum pl_dg_event_kind kind, pl_d
     return ev;
 }
 
-static void conn_fail(pl_dg_conn *c, int err, const char *why)
+void pl_dg_conn_fail(pl_dg_conn *c, int err, const char *why)
 {
-    if (c->state == C_FAILED)
+    if (c->state == C_FAILED || c->state == C_CLOSED)
         return;
     c->state = C_FAILED;
-    pl_dg_event *ev = push_event(c->e, PL_DG_EV_FAILED, c);
+    pl_dg_rel_fail_requests(c, err == PL_ERR_REFUSED || err == PL_ERR_CLOSED ? err
+                                                                             : PL_ERR_UNREACHABLE);
+    pl_dg_event *ev = pl_dg_push_event(c->e, PL_DG_EV_FAILED, c);
     ev->err = err;
     ev->why = why;
 }
 
-static int draw(pl_dg_engine *e, uint8_t *out, size_t len)
+int pl_dg_draw(pl_dg_engine *e, uint8_t *out, size_t len)
 {
     return e->cfg.random(e->cfg.random_user, out, len) == 0 ? PL_OK : PL_ERR_INTERNAL;
 }
@@ -183,7 +125,7 @@ static int draw(pl_dg_engine *e, uint8_t *out, size_t len)
 static int semi_make(pl_dg_engine *e, struct semi *s, uint64_t t)
 {
     uint8_t priv[32], msg[sizeof SEMI_LABEL + 32 + 8];
-    if (draw(e, priv, sizeof priv) != PL_OK)
+    if (pl_dg_draw(e, priv, sizeof priv) != PL_OK)
         return PL_ERR_INTERNAL;
     pl_noise_keypair_from(&s->kp, priv);
     sodium_memzero(priv, sizeof priv);
@@ -263,11 +205,11 @@ static void packet_keys(pl_dg_aead *a, const pl_noise_cipher *c)
 }
 
 static void established(pl_dg_conn *c, pl_dg_conn *owner, const pl_noise_hs *hs,
-                        const uint8_t *data, size_t len)
+                        const uint8_t *data, size_t len, uint64_t now_ms, uint64_t rtt_ms)
 {
     pl_noise_cipher c1, c2;
     if (pl_noise_hs_split(hs, &c1, &c2) != PL_OK) {
-        conn_fail(c, PL_ERR_INTERNAL, "the handshake did not finish");
+        pl_dg_conn_fail(c, PL_ERR_INTERNAL, "the handshake did not finish");
         return;
     }
     packet_keys(&c->tx, c->initiator ? &c1 : &c2);
@@ -278,7 +220,8 @@ static void established(pl_dg_conn *c, pl_dg_conn *owner, const pl_noise_hs *hs,
     c->next_pn = 0;
     c->state = C_ESTABLISHED;
     c->e->st.established++;
-    pl_dg_event *ev = push_event(c->e, PL_DG_EV_ESTABLISHED, owner);
+    pl_dg_rel_start(owner, now_ms, rtt_ms);
+    pl_dg_event *ev = pl_dg_push_event(c->e, PL_DG_EV_ESTABLISHED, owner);
     ev->len = len;
     if (len)
         memcpy(ev->data, data, len);
@@ -333,6 +276,7 @@ void pl_dg_free(pl_dg_engine *e)
     while (e->conns) {
         pl_dg_conn *c = e->conns;
         e->conns = c->next;
+        pl_dg_rel_free(c);
         if (c->hs) {
             pl_noise_hs_wipe(c->hs);
             free(c->hs);
@@ -341,6 +285,8 @@ void pl_dg_free(pl_dg_engine *e)
         free(c);
     }
     pl_dg_used_free(&e->used);
+    for (size_t i = 0; e->evq && i < EVQ_MAX; i++)
+        free(e->evq[i].ev.msg);
     free(e->outq);
     free(e->evq);
     sodium_memzero(e, sizeof *e);
@@ -363,6 +309,7 @@ static pl_dg_conn *conn_new(pl_dg_engine *e, const pl_dg_addr *addr)
         return NULL;
     c->e = e;
     c->addr = *addr;
+    pl_dg_rel_init(c);
     c->next = e->conns;
     e->conns = c;
     e->nconns++;
@@ -389,7 +336,7 @@ static int send_hello(pl_dg_conn *c, uint64_t now_ms)
     c->state = C_HELLO;
     c->retry_at = now_ms + PL_DG_RETRY_MS;
     c->tries = 0;
-    queue_out(e, &c->addr, p, c->last_len);
+    pl_dg_queue_out(e, &c->addr, p, c->last_len);
     return PL_OK;
 }
 
@@ -411,7 +358,7 @@ int pl_dg_connect(pl_dg_engine *e, uint64_t now_ms, const pl_dg_addr *to,
     c->early_len = len;
     if (len)
         memcpy(c->early, early, len);
-    int rc = draw(e, c->icid, sizeof c->icid);
+    int rc = pl_dg_draw(e, c->icid, sizeof c->icid);
     if (rc == PL_OK && rendezvous)
         rc = pl_stls_tiebreak_draw(e->cfg.random, e->cfg.random_user, &c->tiebreak);
     if (rc == PL_OK)
@@ -481,9 +428,9 @@ static void on_cookie(pl_dg_engine *e, uint64_t now_ms, const pl_dg_addr *from, 
     uint8_t bind[32];
     uint64_t start = 0, nonce = 0;
     cookie_bind(bind, c->hello_digest, bits, semi_pub, c->icid);
-    if (draw(e, (uint8_t *)&start, sizeof start) != PL_OK ||
+    if (pl_dg_draw(e, (uint8_t *)&start, sizeof start) != PL_OK ||
         pl_dg_pow_solve(cookie, bind, bits, start, POW_TRIES, &nonce) != PL_OK) {
-        conn_fail(c, PL_ERR_TOOBIG, "the proof of work asked is too hard");
+        pl_dg_conn_fail(c, PL_ERR_TOOBIG, "the proof of work asked is too hard");
         return;
     }
     pl_noise_hs hs;
@@ -491,7 +438,7 @@ static void on_cookie(pl_dg_engine *e, uint64_t now_ms, const pl_dg_addr *from, 
     prologue(pro, c->hello_digest, bits, semi_pub, cookie);
     if (pl_noise_hs_init(&hs, NOISE_IK, true, pro, sizeof pro, e->xstatic.priv, semi_pub, NULL, 0,
                          e->cfg.random, e->cfg.random_user) != PL_OK) {
-        conn_fail(c, PL_ERR_INTERNAL, "cannot start the Noise handshake");
+        pl_dg_conn_fail(c, PL_ERR_INTERNAL, "cannot start the Noise handshake");
         return;
     }
     uint8_t payload[32 + PL_DG_EARLY_MAX];
@@ -512,13 +459,13 @@ static void on_cookie(pl_dg_engine *e, uint64_t now_ms, const pl_dg_addr *from, 
     if (pl_wr_result(&h) < 0 || pl_noise_hs_write(&hs, payload, 32 + c->early_len, q + INIT_HDR,
                                                   sizeof c->last - INIT_HDR, &n) != PL_OK) {
         pl_noise_hs_wipe(&hs);
-        conn_fail(c, PL_ERR_INTERNAL, "cannot write INITIATE");
+        pl_dg_conn_fail(c, PL_ERR_INTERNAL, "cannot write INITIATE");
         return;
     }
     pl_noise_hs *keep = malloc(sizeof *keep);
     if (!keep) {
         pl_noise_hs_wipe(&hs);
-        conn_fail(c, PL_ERR_NOMEM, "out of memory");
+        pl_dg_conn_fail(c, PL_ERR_NOMEM, "out of memory");
         return;
     }
     *keep = hs;
@@ -532,11 +479,13 @@ static void on_cookie(pl_dg_engine *e, uint64_t now_ms, const pl_dg_addr *from, 
     c->state = C_INITIATE;
     c->tries = 0;
     c->init_tries = 0;
+    c->initiate_at = now_ms;
     c->retry_at = now_ms + PL_DG_RETRY_MS;
-    queue_out(e, &c->addr, c->last, c->last_len);
+    pl_dg_queue_out(e, &c->addr, c->last, c->last_len);
 }
 
-static void on_accept(pl_dg_engine *e, const pl_dg_addr *from, const uint8_t *p, size_t len)
+static void on_accept(pl_dg_engine *e, uint64_t now_ms, const pl_dg_addr *from, const uint8_t *p,
+                      size_t len)
 {
     if (len < ACCEPT_HDR) {
         e->st.rx_dropped++;
@@ -557,13 +506,21 @@ static void on_accept(pl_dg_engine *e, const pl_dg_addr *from, const uint8_t *p,
         e->st.rx_dropped++;
         return;
     }
-    if (n < PL_DG_CID_LEN) { /* authentic but malformed: the peer is broken */
+    if (n < 1 + PL_DG_CID_LEN || reply[0] > ACCEPT_REFUSED) {
+        /* authentic but malformed: the peer is broken */
         pl_noise_hs_wipe(&try);
-        conn_fail(c, PL_ERR_PARSE, "the peer's ACCEPT has no connection id");
+        pl_dg_conn_fail(c, PL_ERR_PARSE, "the peer's ACCEPT is malformed");
         return;
     }
-    memcpy(c->rcid, reply, PL_DG_CID_LEN);
-    established(c, c, &try, reply + PL_DG_CID_LEN, n - PL_DG_CID_LEN);
+    if (reply[0] == ACCEPT_REFUSED) {
+        pl_noise_hs_wipe(&try);
+        pl_dg_conn_fail(c, PL_ERR_REFUSED, "the peer does not trust us");
+        return;
+    }
+    memcpy(c->rcid, reply + 1, PL_DG_CID_LEN);
+    /* one RTT sample when INITIATE went once (Karn) */
+    uint64_t rtt = c->init_tries == 0 && now_ms >= c->initiate_at ? now_ms - c->initiate_at : 0;
+    established(c, c, &try, reply + 1 + PL_DG_CID_LEN, n - 1 - PL_DG_CID_LEN, now_ms, rtt);
     pl_noise_hs_wipe(&try);
     pl_noise_hs_wipe(c->hs);
     free(c->hs);
@@ -608,7 +565,7 @@ static void on_hello(pl_dg_engine *e, uint64_t now_ms, const pl_dg_addr *from, c
         case PL_STLS_CLIENT: return; /* we stay initiator: the peer answers ours */
         case PL_STLS_SERVER: mine->state = C_YIELDED; break;
         default:
-            conn_fail(mine, PL_ERR_ROLE, "equal tie-breakers: the roles cannot be settled");
+            pl_dg_conn_fail(mine, PL_ERR_ROLE, "equal tie-breakers: the roles cannot be settled");
             return;
         }
     }
@@ -636,7 +593,7 @@ static void on_hello(pl_dg_engine *e, uint64_t now_ms, const pl_dg_addr *from, c
     if (pl_wr_result(&w) != (int)sizeof out)
         return;
     e->st.cookies_sent++;
-    queue_out(e, from, out, sizeof out);
+    pl_dg_queue_out(e, from, out, sizeof out);
 }
 
 /* The application's rendezvous conn takes over the responder conn made for
@@ -654,7 +611,6 @@ static void adopt(pl_dg_conn *mine, pl_dg_conn *resp)
     mine->last_len = resp->last_len;
     memcpy(mine->initiate_digest, resp->initiate_digest, 32);
     mine->state = C_ESTABLISHED;
-    resp->state = C_FAILED; /* silent: never handed out */
 }
 
 static void on_initiate(pl_dg_engine *e, uint64_t now_ms, const pl_dg_addr *from, const uint8_t *p,
@@ -689,7 +645,7 @@ static void on_initiate(pl_dg_engine *e, uint64_t now_ms, const pl_dg_addr *from
             addr_eq(&c->addr, from)) {
             if (sodium_memcmp(c->initiate_digest, digest, 32) == 0) {
                 e->st.resent_accepts++;
-                queue_out(e, from, c->last, c->last_len);
+                pl_dg_queue_out(e, from, c->last, c->last_len);
             } else {
                 e->st.rx_dropped++;
             }
@@ -754,8 +710,24 @@ static void on_initiate(pl_dg_engine *e, uint64_t now_ms, const pl_dg_addr *from
         mine = NULL;
     if (!mine) {
         if (!e->cfg.trust || pl_trust_check(e->cfg.trust, &fp, t) != PL_TRUST_ALLOWED) {
-            pl_noise_hs_wipe(&hs);
+            /* Say so, authenticated, and keep nothing: the initiator paid
+             * for this with its proof of work, and a clear refusal beats a
+             * timeout. Its cookie is spent, so a copy gets nothing. */
+            uint8_t out[ACCEPT_HDR + 32 + 1 + PL_DG_CID_LEN + PL_DG_TAGLEN],
+                body[1 + PL_DG_CID_LEN];
+            size_t m = 0;
+            memset(body, 0, sizeof body);
+            body[0] = ACCEPT_REFUSED;
+            out[0] = T_ACCEPT;
+            memcpy(out + 1, icid, 8);
             e->st.untrusted++;
+            e->st.pk_ops += 2; /* ee, se */
+            if (pl_noise_hs_write(&hs, body, sizeof body, out + ACCEPT_HDR, sizeof out - ACCEPT_HDR,
+                                  &m) == PL_OK) {
+                e->st.refusals++;
+                pl_dg_queue_out(e, from, out, ACCEPT_HDR + m);
+            }
+            pl_noise_hs_wipe(&hs);
             return;
         }
     }
@@ -772,39 +744,42 @@ static void on_initiate(pl_dg_engine *e, uint64_t now_ms, const pl_dg_addr *from
     memcpy(c->initiate_digest, digest, 32);
     const uint8_t *reply = mine ? mine->early : e->reply;
     size_t rlen = mine ? mine->early_len : e->reply_len;
-    if (draw(e, c->rcid, 8) != PL_OK) {
+    if (pl_dg_draw(e, c->rcid, 8) != PL_OK) {
         pl_noise_hs_wipe(&hs);
-        c->state = C_FAILED;
+        pl_dg_conn_close(c); /* never handed out */
         return;
     }
-    uint8_t *q = c->last, body[PL_DG_CID_LEN + PL_DG_EARLY_MAX];
+    uint8_t *q = c->last, body[1 + PL_DG_CID_LEN + PL_DG_EARLY_MAX];
     q[0] = T_ACCEPT;
     memcpy(q + 1, icid, 8);
-    memcpy(body, c->rcid, PL_DG_CID_LEN); /* inside the encryption: authenticated */
-    memcpy(body + PL_DG_CID_LEN, reply, rlen);
+    body[0] = ACCEPT_OK;
+    memcpy(body + 1, c->rcid, PL_DG_CID_LEN); /* inside the encryption: authenticated */
+    memcpy(body + 1 + PL_DG_CID_LEN, reply, rlen);
     size_t m = 0;
     e->st.pk_ops += 2; /* ee, se */
-    if (pl_noise_hs_write(&hs, body, PL_DG_CID_LEN + rlen, q + ACCEPT_HDR,
+    if (pl_noise_hs_write(&hs, body, 1 + PL_DG_CID_LEN + rlen, q + ACCEPT_HDR,
                           sizeof c->last - ACCEPT_HDR, &m) != PL_OK) {
         pl_noise_hs_wipe(&hs);
-        c->state = C_FAILED;
+        pl_dg_conn_close(c);
         return;
     }
     c->last_len = ACCEPT_HDR + m;
     e->st.accepts_sent++;
-    queue_out(e, from, c->last, c->last_len);
+    pl_dg_queue_out(e, from, c->last, c->last_len);
     /* A newer handshake from the same peer at the same address replaces an
      * older connection that the peer never used (its ACCEPT was lost and
      * the peer started again). */
     for (pl_dg_conn *o = e->conns; o; o = o->next)
         if (o != c && !o->initiator && o->state == C_ESTABLISHED && !o->confirmed &&
             addr_eq(&o->addr, from) && pl_fingerprint_equal(&o->peer, &fp))
-            conn_fail(o, PL_ERR_IO, "superseded by a newer handshake from the same peer");
+            pl_dg_conn_fail(o, PL_ERR_IO, "superseded by a newer handshake from the same peer");
     /* rendezvous: the application's conn takes over, and the event names it */
-    established(c, mine ? mine : c, &hs, payload + 32, n - 32);
-    if (mine)
-        adopt(mine, c);
+    established(c, mine ? mine : c, &hs, payload + 32, n - 32, now_ms, 0);
     pl_noise_hs_wipe(&hs);
+    if (mine) {
+        adopt(mine, c);
+        pl_dg_conn_close(c); /* never handed out */
+    }
 }
 
 /* ---- data ------------------------------------------------------------------ */
@@ -812,15 +787,15 @@ static void on_initiate(pl_dg_engine *e, uint64_t now_ms, const pl_dg_addr *from
 static pl_dg_conn *find_by_dcid(pl_dg_engine *e, const uint8_t *dcid)
 {
     for (pl_dg_conn *c = e->conns; c; c = c->next)
-        if (c->state == C_ESTABLISHED &&
+        if ((c->state == C_ESTABLISHED || c->state == C_CLOSED) &&
             memcmp(c->initiator ? c->icid : c->rcid, dcid, PL_DG_CID_LEN) == 0)
             return c;
     return NULL;
 }
 
-static void on_data(pl_dg_engine *e, const uint8_t *p, size_t len)
+static void on_data(pl_dg_engine *e, uint64_t now_ms, const uint8_t *p, size_t len)
 {
-    if (len < 1 + PL_DG_CID_LEN + 1 + PL_DG_TAGLEN) {
+    if (len < 1 + PL_DG_CID_LEN + 1 + PL_DG_TAGLEN || len > PL_DG_PACKET_MAX) {
         e->st.rx_dropped++;
         return;
     }
@@ -841,37 +816,34 @@ static void on_data(pl_dg_engine *e, const uint8_t *p, size_t len)
         e->st.rx_dropped++;
         return;
     }
-    pl_dg_event *ev = push_event(e, PL_DG_EV_DATA, c);
-    if (pl_dg_open(&c->rx, pn, p, hdr, p + hdr, len - hdr, ev->data) != PL_OK) {
-        e->ev_len--; /* take the event back */
+    uint8_t pt[PL_DG_PACKET_MAX];
+    if (pl_dg_open(&c->rx, pn, p, hdr, p + hdr, len - hdr, pt) != PL_OK) {
         e->st.rx_dropped++;
         return;
     }
-    ev->len = len - hdr - PL_DG_TAGLEN;
     pl_dg_replay_mark(&c->replay, pn);
     c->confirmed = true;
+    e->st.data_rx++;
+    pl_dg_rel_input(c, now_ms, pn, pt, len - hdr - PL_DG_TAGLEN);
 }
 
-int pl_dg_send(pl_dg_conn *c, const uint8_t *data, size_t len)
+int pl_dg_seal_packet(pl_dg_conn *c, const uint8_t *pt, size_t len, uint8_t *out, uint64_t *pn)
 {
-    uint8_t pkt[PL_DG_PACKET_MAX];
-    if (!c || c->state != C_ESTABLISHED || (len && !data))
-        return PL_ERR_INVAL;
     size_t hdr = 1 + PL_DG_CID_LEN;
-    pkt[0] = T_DATA;
-    memcpy(pkt + 1, c->initiator ? c->rcid : c->icid, PL_DG_CID_LEN);
-    int k = pl_dg_pn_encode(c->next_pn, PL_DG_PN_NONE, pkt + hdr, PL_DG_PN_BYTES);
+    out[0] = T_DATA;
+    memcpy(out + 1, c->initiator ? c->rcid : c->icid, PL_DG_CID_LEN);
+    int k = pl_dg_pn_encode(c->next_pn, c->rel.largest_acked, out + hdr, PL_DG_PN_BYTES);
     if (k < 0)
         return k;
     hdr += (size_t)k;
-    if (hdr + len + PL_DG_TAGLEN > sizeof pkt)
+    if (hdr + len + PL_DG_TAGLEN > PL_DG_PACKET_MAX)
         return PL_ERR_TOOBIG;
-    int rc = pl_dg_seal(&c->tx, c->next_pn, pkt, hdr, data, len, pkt + hdr);
+    int rc = pl_dg_seal(&c->tx, c->next_pn, out, hdr, pt, len, out + hdr);
     if (rc != PL_OK)
         return rc;
-    c->next_pn++;
-    queue_out(c->e, &c->addr, pkt, hdr + len + PL_DG_TAGLEN);
-    return PL_OK;
+    *pn = c->next_pn++;
+    c->e->st.data_tx++;
+    return (int)(hdr + len + PL_DG_TAGLEN);
 }
 
 /* ---- the outside -------------------------------------------------------- */
@@ -887,22 +859,24 @@ void pl_dg_input(pl_dg_engine *e, uint64_t now_ms, const pl_dg_addr *from, const
     case T_HELLO: on_hello(e, now_ms, from, pkt, len); break;
     case T_COOKIE: on_cookie(e, now_ms, from, pkt, len); break;
     case T_INITIATE: on_initiate(e, now_ms, from, pkt, len); break;
-    case T_ACCEPT: on_accept(e, from, pkt, len); break;
-    case T_DATA: on_data(e, pkt, len); break;
+    case T_ACCEPT: on_accept(e, now_ms, from, pkt, len); break;
+    case T_DATA: on_data(e, now_ms, pkt, len); break;
     default: e->st.rx_dropped++; break;
     }
 }
 
 void pl_dg_timer(pl_dg_engine *e, uint64_t now_ms)
 {
+    (void)now_s(e, now_ms);
     for (pl_dg_conn *c = e->conns; c; c = c->next) {
+        pl_dg_rel_timer(c, now_ms);
         if (!c->initiator ||
             (c->state != C_HELLO && c->state != C_INITIATE && c->state != C_YIELDED))
             continue;
         if (now_ms >= c->give_up_at) {
-            conn_fail(c, c->too_hard ? PL_ERR_TOOBIG : PL_ERR_IO,
-                      c->too_hard ? "the peer asks for more proof of work than we do"
-                                  : "no answer from the peer in time");
+            pl_dg_conn_fail(c, c->too_hard ? PL_ERR_TOOBIG : PL_ERR_UNREACHABLE,
+                            c->too_hard ? "the peer asks for more proof of work than we do"
+                                        : "no answer from the peer in time");
             continue;
         }
         if (c->state == C_YIELDED || now_ms < c->retry_at)
@@ -911,11 +885,11 @@ void pl_dg_timer(pl_dg_engine *e, uint64_t now_ms)
         if (c->state == C_INITIATE && ++c->init_tries >= INIT_TRIES) {
             /* start again, as a new attempt: the cookie may be stale, and
              * a half-open connection may hold the old id at the peer */
-            if (draw(e, c->icid, sizeof c->icid) != PL_OK || send_hello(c, now_ms) != PL_OK)
-                conn_fail(c, PL_ERR_INTERNAL, "cannot start the handshake again");
+            if (pl_dg_draw(e, c->icid, sizeof c->icid) != PL_OK || send_hello(c, now_ms) != PL_OK)
+                pl_dg_conn_fail(c, PL_ERR_INTERNAL, "cannot start the handshake again");
             continue;
         }
-        queue_out(e, &c->addr, c->last, c->last_len);
+        pl_dg_queue_out(e, &c->addr, c->last, c->last_len);
         /* 250, 375, 562, ... ms, at most a second: a lost packet costs
          * little time, a dead peer few packets */
         uint64_t wait = PL_DG_RETRY_MS;
@@ -929,6 +903,9 @@ uint64_t pl_dg_deadline(const pl_dg_engine *e)
 {
     uint64_t d = UINT64_MAX;
     for (const pl_dg_conn *c = e->conns; c; c = c->next) {
+        uint64_t r = pl_dg_rel_deadline(c);
+        if (r < d)
+            d = r;
         if (!c->initiator)
             continue;
         if (c->state == C_HELLO || c->state == C_INITIATE) {
@@ -944,8 +921,26 @@ uint64_t pl_dg_deadline(const pl_dg_engine *e)
 
 int pl_dg_output(pl_dg_engine *e, pl_dg_addr *to, uint8_t *buf, size_t cap)
 {
-    if (e->oq_len == 0)
+    if (e->oq_len == 0) {
+        /* acknowledgements and fragments, made now: one connection after
+         * another, so none starves the rest */
+        pl_dg_conn *start = e->tx_cursor ? e->tx_cursor : e->conns, *c = start;
+        if (!c)
+            return 0;
+        do {
+            int n = pl_dg_rel_output(c, e->now_ms, buf, cap);
+            pl_dg_conn *next = c->next ? c->next : e->conns;
+            if (n != 0) {
+                if (n > 0) {
+                    *to = c->addr;
+                    e->tx_cursor = next;
+                }
+                return n;
+            }
+            c = next;
+        } while (c != start);
         return 0;
+    }
     struct outq_item *it = &e->outq[e->oq_head];
     if (it->len > cap)
         return PL_ERR_BUFSIZE;
@@ -961,8 +956,15 @@ bool pl_dg_event_next(pl_dg_engine *e, pl_dg_event *ev)
     if (e->ev_len == 0)
         return false;
     *ev = e->evq[e->ev_head].ev;
+    e->evq[e->ev_head].ev.msg = NULL; /* the caller owns it now */
     e->ev_head = (e->ev_head + 1) % EVQ_MAX;
     e->ev_len--;
+    if (e->deliver_blocked && e->ev_len < EVQ_DELIVER / 2) {
+        e->deliver_blocked = false;
+        for (pl_dg_conn *c = e->conns; c; c = c->next)
+            if (c->state == C_ESTABLISHED)
+                pl_dg_rel_deliver(c);
+    }
     return true;
 }
 
@@ -978,6 +980,9 @@ void pl_dg_conn_close(pl_dg_conn *c)
             break;
         }
     }
+    if (e->tx_cursor == c)
+        e->tx_cursor = NULL;
+    pl_dg_rel_free(c);
     if (c->hs) {
         pl_noise_hs_wipe(c->hs);
         free(c->hs);

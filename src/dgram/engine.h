@@ -94,12 +94,12 @@ typedef struct pl_dg_event {
     pl_dg_conn *conn;
     int err;
     const char *why;
-    uint64_t id;      /* MESSAGE, REPLY */
-    bool want_reply;  /* MESSAGE: answer with pl_dg_msg_reply(conn, id, ...) */
-    uint8_t *msg;     /* MESSAGE, REPLY: malloc'd; the caller owns it after
-                         pl_dg_event_next and frees it (NULL when empty) */
+    uint64_t id;     /* MESSAGE, REPLY */
+    bool want_reply; /* MESSAGE: answer with pl_dg_msg_reply(conn, id, ...) */
+    uint8_t *msg;    /* MESSAGE, REPLY: malloc'd; the caller owns it after
+                        pl_dg_event_next and frees it (NULL when empty) */
     size_t msg_len;
-    uint64_t rtt_us;  /* PONG */
+    uint64_t rtt_us; /* PONG */
     size_t len;
     uint8_t data[PL_DG_PACKET_MAX];
 } pl_dg_event;
@@ -107,7 +107,8 @@ typedef struct pl_dg_event {
 /* Counters for tests and the flood report. */
 typedef struct pl_dg_stats {
     uint64_t rx, rx_dropped, hellos, cookies_sent, initiates, stale_cookie, bad_cookie,
-        reused_cookie, no_work, pk_ops, accepts_sent, established, untrusted, resent_accepts;
+        reused_cookie, no_work, pk_ops, accepts_sent, established, untrusted, resent_accepts,
+        refusals, events_dropped, data_tx, data_rx, retransmits, msgs_delivered;
 } pl_dg_stats;
 
 int pl_dg_new(pl_dg_engine **out, const pl_dg_config *cfg) PL_WUR;
@@ -141,8 +142,8 @@ int pl_dg_send(pl_dg_conn *c, const uint8_t *data, size_t len) PL_WUR;
  * PL_ERR_BUFSIZE (PL_DG_SENDQ_MAX bytes already queued: wait for
  * acknowledgements, see pl_dg_conn_pending), PL_ERR_INVAL (c failed,
  * closed or shutting down). */
-int pl_dg_msg_send(pl_dg_conn *c, uint64_t now_ms, const uint8_t *data, size_t len,
-                   bool want_reply, uint32_t timeout_ms, uint64_t *id) PL_WUR;
+int pl_dg_msg_send(pl_dg_conn *c, uint64_t now_ms, const uint8_t *data, size_t len, bool want_reply,
+                   uint32_t timeout_ms, uint64_t *id) PL_WUR;
 /* Answer request id received on c; refuse: the requester gets
  * PL_ERR_REFUSED instead (data ignored). Each request is answered once
  * (PL_ERR_NOTFOUND for an unknown or answered id). */

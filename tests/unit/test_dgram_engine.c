@@ -276,12 +276,15 @@ static void untrusted_gets_nothing(void **state)
     drain(&a, &sa);
     drain(&b, &sb);
     assert_int_equal(sb.established, 0);
+    assert_true(t.now - T0 < PL_DG_RETRY_MS); /* no retransmission was needed */
     assert_int_equal(sa.established, 0);
     assert_int_equal(sa.failed, 1);
-    assert_int_equal(sa.err, PL_ERR_IO);
+    assert_int_equal(sa.err, PL_ERR_REFUSED); /* told, not left to time out */
     pl_dg_stats st;
     pl_dg_stats_get(b.e, &st);
-    assert_true(st.untrusted >= 1);
+    assert_int_equal(st.untrusted, 1);
+    assert_int_equal(st.refusals, 1);
+    assert_int_equal(st.established, 0);
     node_free(&a);
     node_free(&b);
 }

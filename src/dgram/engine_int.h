@@ -1,0 +1,201 @@
+/* engine_int.h - the datagram engine's state, shared by the handshake
+ * (engine.c) and the reliable message layer (reliable.c). Internal. */
+#ifndef PL_DG_ENGINE_INT_H
+#define PL_DG_ENGINE_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dgram/dgram_int.h"
+#include "dgram/engine.h"
+#include "noise/noise.h"
+
+#define EVQ_MAX         1024
+#define EVQ_DELIVER     (EVQ_MAX / 2) /* messages wait in reassembly while this many events wait */
+#define PINGS_MAX       8             /* pings awaiting their PONG, per connection */
+#define REQS_MAX        4096          /* our requests awaiting a reply, per connection */
+#define UNANSWERED_MAX  4096          /* the peer's requests awaiting our reply, per connection */
+#define PTO_MIN_MS      20
+#define PTO_BACKOFF_MAX 6
+#define RTT_INITIAL_MS  100
+
+enum cstate { C_HELLO, C_INITIATE, C_ESTABLISHED, C_YIELDED, C_FAILED, C_CLOSED };
+
+struct semi {
+    bool live;
+    pl_noise_keypair kp;
+    uint64_t expiry;
+    uint8_t sig[PL_ED25519_SIG_LEN];
+};
+
+/* A message being sent: held until every fragment is acknowledged. */
+struct omsg {
+    struct omsg *next;
+    uint64_t id, re;
+    uint8_t flags;
+    uint8_t *data;
+    size_t len;
+    uint32_t nfrag, next_frag, nacked;
+    uint8_t *acked; /* a bit per fragment */
+};
+
+/* A DATA packet carrying a fragment, until acknowledged or lost. */
+struct sent {
+    bool used;
+    uint64_t pn, at;
+    uint64_t msg_id;
+    uint32_t frag;
+};
+
+struct frag_ref {
+    uint64_t msg_id;
+    uint32_t frag;
+};
+
+/* A message being received (slot id % PL_DG_MSG_WINDOW). */
+struct imsg {
+    bool used;
+    uint64_t id, re;
+    uint8_t flags;
+    uint8_t *buf;
+    size_t total;
+    uint32_t nfrag, got;
+    uint8_t *have; /* a bit per fragment */
+};
+
+struct req {
+    uint64_t id, deadline;
+};
+
+struct ping {
+    uint64_t seq, token, at;
+};
+
+/* The reliable message layer of one connection (reliable.c). */
+struct rel {
+    /* sending */
+    uint64_t next_id;
+    struct omsg *head, *tail, *cur; /* cur: the first with fragments never sent */
+    size_t queued;                  /* bytes of messages not fully acknowledged */
+    struct sent sent[PL_DG_INFLIGHT];
+    unsigned nsent;
+    struct frag_ref retx[PL_DG_INFLIGHT];
+    unsigned retx_head, retx_len;
+    uint64_t largest_acked; /* PL_DG_PN_NONE before the first */
+    uint64_t progress_at;   /* last time something new was acknowledged, or sending began */
+    uint64_t srtt_ms, rttvar_ms, latest_rtt_ms;
+    bool has_rtt;
+    unsigned pto_count;
+    struct req *reqs;
+    size_t nreqs;
+    /* receiving */
+    uint64_t next_deliver;
+    struct imsg in[PL_DG_MSG_WINDOW];
+    size_t reasm;
+    uint64_t *unanswered;
+    size_t nunanswered;
+    pl_dg_replay ackset; /* packets we accepted: what our ACK frames report */
+    unsigned ack_pending;
+    uint64_t ack_at; /* UINT64_MAX: no acknowledgement owed */
+    /* ping */
+    struct ping pings[PINGS_MAX];
+    uint64_t ping_seq;
+    /* close */
+    bool shutting, close_sent;
+};
+
+struct pl_dg_conn {
+    pl_dg_engine *e;
+    struct pl_dg_conn *next;
+    enum cstate state;
+    bool initiator, rendezvous;
+    pl_dg_addr addr;
+    pl_fingerprint peer;
+    bool has_peer;
+    uint8_t icid[PL_DG_CID_LEN], rcid[PL_DG_CID_LEN];
+    uint64_t tiebreak;
+    uint8_t hello_digest[32];
+    uint8_t early[PL_DG_EARLY_MAX];
+    size_t early_len;
+    /* the last handshake packet we sent, for retransmission / duplicates */
+    uint8_t last[PL_DG_PACKET_MAX > PL_DG_HELLO_MIN ? PL_DG_PACKET_MAX : PL_DG_HELLO_MIN];
+    size_t last_len;
+    uint8_t initiate_digest[32]; /* responder: the INITIATE that made it */
+    unsigned tries, init_tries;
+    uint64_t retry_at, give_up_at, initiate_at;
+    pl_dg_aead tx, rx;
+    uint64_t next_pn;
+    pl_dg_replay replay;
+    pl_noise_hs *hs; /* initiator: kept from INITIATE until ACCEPT */
+    bool confirmed;  /* responder: the initiator's first DATA arrived */
+    bool too_hard;   /* initiator: a COOKIE asked more work than we do */
+    struct rel rel;
+};
+
+struct evq_item {
+    pl_dg_event ev;
+};
+
+struct outq_item {
+    pl_dg_addr to;
+    size_t len;
+    uint8_t data[PL_DG_HELLO_MIN > PL_DG_PACKET_MAX ? PL_DG_HELLO_MIN : PL_DG_PACKET_MAX];
+};
+
+struct pl_dg_engine {
+    pl_dg_config cfg;
+    uint8_t id_pk[32];
+    pl_fingerprint self;
+    pl_noise_keypair xstatic; /* our Noise static: X25519 of the identity */
+    struct semi semi[2];      /* [0] current, [1] previous */
+    pl_dg_cookie_keys ck;
+    pl_dg_used used;
+    pl_dg_load load;
+    unsigned forced_bits; /* UINT_MAX: from load */
+    uint64_t start_ms, now_ms;
+    bool started;
+    pl_dg_conn *conns;
+    size_t nconns;
+    pl_dg_conn *tx_cursor; /* round robin of pl_dg_output over connections */
+    bool deliver_blocked;  /* a message waits for room in the event queue */
+    struct outq_item *outq;
+    size_t oq_head, oq_len;
+    struct evq_item *evq;
+    size_t ev_head, ev_len;
+    uint8_t reply[PL_DG_EARLY_MAX];
+    size_t reply_len;
+    pl_dg_stats st;
+};
+
+/* engine.c */
+void pl_dg_queue_out(pl_dg_engine *e, const pl_dg_addr *to, const uint8_t *d, size_t len);
+pl_dg_event *pl_dg_push_event(pl_dg_engine *e, enum pl_dg_event_kind kind, pl_dg_conn *c);
+void pl_dg_conn_fail(pl_dg_conn *c, int err, const char *why);
+int pl_dg_draw(pl_dg_engine *e, uint8_t *out, size_t len) PL_WUR;
+/* Seal plaintext pt (frames) as the next DATA packet of c into out (at
+ * least PL_DG_PACKET_MAX bytes): its length, or a negative error. *pn
+ * gets the packet number used. */
+int pl_dg_seal_packet(pl_dg_conn *c, const uint8_t *pt, size_t len, uint8_t *out,
+                      uint64_t *pn) PL_WUR;
+/* Plaintext bytes a DATA packet can carry at most. */
+#define PL_DG_PT_MAX (PL_DG_PACKET_MAX - 1 - PL_DG_CID_LEN - PL_DG_PN_BYTES - PL_DG_TAGLEN)
+
+/* reliable.c */
+void pl_dg_rel_init(pl_dg_conn *c);
+void pl_dg_rel_free(pl_dg_conn *c);
+/* The established connection's first moment (for RTT and timers). */
+void pl_dg_rel_start(pl_dg_conn *c, uint64_t now_ms, uint64_t rtt_ms);
+/* The plaintext of an authenticated DATA packet pn. */
+void pl_dg_rel_input(pl_dg_conn *c, uint64_t now_ms, uint64_t pn, const uint8_t *pt, size_t len);
+/* The next DATA packet c wants to send (acknowledgements, fragments) into
+ * out: its length, 0 for none. */
+int pl_dg_rel_output(pl_dg_conn *c, uint64_t now_ms, uint8_t *out, size_t cap);
+void pl_dg_rel_timer(pl_dg_conn *c, uint64_t now_ms);
+uint64_t pl_dg_rel_deadline(const pl_dg_conn *c);
+/* The connection failed or closed: every request waiting gets err. */
+void pl_dg_rel_fail_requests(pl_dg_conn *c, int err);
+/* Deliver complete messages while the event queue has room. */
+void pl_dg_rel_deliver(pl_dg_conn *c);
+
+#endif /* PL_DG_ENGINE_INT_H */
