@@ -285,8 +285,8 @@ void pl_dg_free(pl_dg_engine *e)
         free(c);
     }
     pl_dg_used_free(&e->used);
-    for (size_t i = 0; e->evq && i < EVQ_MAX; i++)
-        free(e->evq[i].ev.msg);
+    for (size_t i = 0; e->evq && i < e->ev_len; i++) /* only waiting events own a message */
+        free(e->evq[(e->ev_head + i) % EVQ_MAX].ev.msg);
     free(e->outq);
     free(e->evq);
     sodium_memzero(e, sizeof *e);

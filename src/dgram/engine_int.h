@@ -19,6 +19,7 @@
 #define PTO_MIN_MS      20
 #define PTO_BACKOFF_MAX 6
 #define RTT_INITIAL_MS  100
+#define CLOSE_TRIES     5 /* CLOSEs sent before giving up on the peer's answer */
 
 enum cstate { C_HELLO, C_INITIATE, C_ESTABLISHED, C_YIELDED, C_FAILED, C_CLOSED };
 
@@ -101,8 +102,10 @@ struct rel {
     /* ping */
     struct ping pings[PINGS_MAX];
     uint64_t ping_seq;
-    /* close */
-    bool shutting, close_sent;
+    /* close: the closer repeats CLOSE until the peer answers with one */
+    bool shutting, close_sent, we_closed;
+    unsigned close_tries;
+    uint64_t close_at;
 };
 
 struct pl_dg_conn {

@@ -297,7 +297,7 @@ static void write_ack(pl_wr *w, struct rel *r)
     r->ack_at = UINT64_MAX;
 }
 
-static void close_now(pl_dg_conn *c)
+static void send_close(pl_dg_conn *c)
 {
     struct rel *r = &c->rel;
     uint8_t pt[PL_DG_PT_MAX];
@@ -312,19 +312,28 @@ static void close_now(pl_dg_conn *c)
     int n = pl_wr_result(&w);
     if (n > 0)
         (void)send_now(c, pt, (size_t)n);
-    r->close_sent = true;
 }
 
-/* A shutdown completes once everything we sent was acknowledged. */
-static void maybe_close(pl_dg_conn *c)
+/* Our close is over: the peer answered, or we stopped asking. */
+static void closed(pl_dg_conn *c, const char *why)
+{
+    c->state = C_CLOSED;
+    pl_dg_event *ev = pl_dg_push_event(c->e, PL_DG_EV_CLOSED, c);
+    ev->why = why;
+}
+
+/* A shutdown begins once everything we sent was acknowledged: CLOSE, again
+ * every probe timeout until the peer's CLOSE comes back. */
+static void maybe_close(pl_dg_conn *c, uint64_t now_ms)
 {
     struct rel *r = &c->rel;
     if (c->state != C_ESTABLISHED || !r->shutting || r->close_sent || r->head)
         return;
-    close_now(c);
+    r->close_sent = r->we_closed = true;
     pl_dg_rel_fail_requests(c, PL_ERR_CLOSED);
-    c->state = C_CLOSED;
-    pl_dg_push_event(c->e, PL_DG_EV_CLOSED, c);
+    send_close(c);
+    r->close_tries = 1;
+    r->close_at = now_ms + pto_ms(r);
 }
 
 int pl_dg_shutdown(pl_dg_conn *c, uint64_t now_ms)
@@ -334,7 +343,7 @@ int pl_dg_shutdown(pl_dg_conn *c, uint64_t now_ms)
     if (now_ms > c->e->now_ms)
         c->e->now_ms = now_ms;
     c->rel.shutting = true;
-    maybe_close(c);
+    maybe_close(c, now_ms);
     return PL_OK;
 }
 
@@ -367,7 +376,7 @@ int pl_dg_rel_output(pl_dg_conn *c, uint64_t now_ms, uint8_t *out, size_t cap)
     struct rel *r = &c->rel;
     if (c->state != C_ESTABLISHED)
         return 0;
-    maybe_close(c);
+    maybe_close(c, now_ms);
     if (c->state != C_ESTABLISHED)
         return 0;
     if (cap < PL_DG_PACKET_MAX)
@@ -626,10 +635,16 @@ static void on_pong(pl_dg_conn *c, uint64_t now_ms, uint64_t token)
 
 static void on_close(pl_dg_conn *c, const pl_dg_frame *f)
 {
+    struct rel *r = &c->rel;
+    if (r->we_closed) { /* the answer we waited for (or a close that crossed ours) */
+        closed(c, "closed; the peer confirmed");
+        return;
+    }
+    send_close(c);        /* the answer the closer waits for */
     pl_dg_rel_deliver(c); /* what arrived before the close still counts */
     pl_dg_rel_fail_requests(c, PL_ERR_CLOSED);
     c->state = C_CLOSED;
-    c->rel.close_sent = true; /* nothing more to tell it */
+    r->close_sent = true;
     pl_dg_event *ev = pl_dg_push_event(c->e, PL_DG_EV_CLOSED, c);
     ev->err = PL_ERR_CLOSED;
     ev->why = "the peer closed the connection";
@@ -642,9 +657,15 @@ void pl_dg_rel_input(pl_dg_conn *c, uint64_t now_ms, uint64_t pn, const uint8_t 
 {
     struct rel *r = &c->rel;
     if (c->state == C_CLOSED) {
-        /* we closed; the peer missed it: say it again */
-        if (r->close_sent)
-            close_now(c);
+        /* The peer has not heard: say it again. A CLOSE is answered only
+         * by the side that did not start the close (no endless echo). */
+        bool has_close = false;
+        pl_rd rd = pl_rd_init(pt, len);
+        pl_dg_frame f;
+        while (pl_rd_left(&rd) && pl_dg_frame_read(&rd, &f, NULL) == PL_OK)
+            has_close |= f.type == PL_DG_F_CLOSE;
+        if (!has_close || !r->we_closed)
+            send_close(c);
         return;
     }
     if (c->state != C_ESTABLISHED)
@@ -703,7 +724,7 @@ void pl_dg_rel_input(pl_dg_conn *c, uint64_t now_ms, uint64_t pn, const uint8_t 
         }
     }
     pl_dg_rel_deliver(c);
-    maybe_close(c);
+    maybe_close(c, now_ms);
 }
 
 /* ---- time ------------------------------------------------------------------------ */
@@ -741,6 +762,16 @@ void pl_dg_rel_timer(pl_dg_conn *c, uint64_t now_ms)
             pl_dg_conn_fail(c, PL_ERR_UNREACHABLE, "the peer stopped acknowledging");
             return;
         }
+        if (r->we_closed && now_ms >= r->close_at) {
+            if (r->close_tries >= CLOSE_TRIES) {
+                /* all we sent was acknowledged: only the goodbye is lost */
+                closed(c, "closed; the peer did not confirm");
+                return;
+            }
+            send_close(c);
+            r->close_tries++;
+            r->close_at = now_ms + (pto_ms(r) << r->close_tries);
+        }
     }
     for (size_t i = 0; i < r->nreqs;) {
         if (r->reqs[i].deadline <= now_ms) {
@@ -771,6 +802,8 @@ uint64_t pl_dg_rel_deadline(const pl_dg_conn *c)
         }
         if ((r->nsent || r->retx_len) && r->progress_at + PL_DG_DEAD_MS < d)
             d = r->progress_at + PL_DG_DEAD_MS;
+        if (r->we_closed && r->close_at < d)
+            d = r->close_at;
     }
     for (size_t i = 0; i < r->nreqs; i++)
         if (r->reqs[i].deadline < d)

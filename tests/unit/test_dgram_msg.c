@@ -1,0 +1,618 @@
+/*
+ * test_dgram_msg.c - the datagram engine's messages (src/dgram/reliable.c,
+ * frame.c) driven in memory on a virtual clock, every failure path:
+ *   - a request gets its reply; a refused request gets PL_ERR_REFUSED; a
+ *     one-way message cannot be answered; a request is answered once;
+ *   - no reply in time: PL_ERR_TIMEOUT, and a late reply is dropped;
+ *   - nobody there: the request fails with PL_ERR_UNREACHABLE before the
+ *     connection's own failure; an untrusted initiator's request fails with
+ *     PL_ERR_REFUSED;
+ *   - a peer that goes silent mid-transfer: PL_ERR_UNREACHABLE after
+ *     PL_DG_DEAD_MS;
+ *   - ping and pong; close on both sides; caps (message size, send queue);
+ *   - an application that does not read: messages wait, none is lost;
+ *   - authenticated packets with bad frames fail the connection cleanly;
+ *   - the frame codec: round trips and every rejection.
+ */
+#include "testutil.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dgram/engine.h"
+#include "dgram/engine_int.h"
+#include "dgram/frame.h"
+#include "peerlink.h"
+
+#define T0 UINT64_C(5000000)
+
+typedef struct mn {
+    pl_identity *id;
+    pl_trust *trust;
+    pl_fingerprint fp;
+    pl_dg_engine *e;
+    pl_dg_addr addr;
+    uint64_t rnd;
+} mn;
+
+static int det_random(void *user, uint8_t *out, size_t len)
+{
+    uint64_t *s = user;
+    for (size_t i = 0; i < len; i++) {
+        *s = *s * 6364136223846793005ULL + 1442695040888963407ULL;
+        out[i] = (uint8_t)(*s >> 56);
+    }
+    return 0;
+}
+
+static void mn_init(mn *n, uint8_t tag)
+{
+    uint8_t seed[32];
+    memset(n, 0, sizeof *n);
+    memset(seed, tag, sizeof seed);
+    seed[2] = 0x77;
+    assert_int_equal(pl_identity_from_seed(&n->id, seed), PL_OK);
+    pl_identity_fingerprint(n->id, &n->fp);
+    assert_int_equal(pl_trust_new(&n->trust), PL_OK);
+    n->rnd = tag * 104729u + 5;
+    pl_dg_config cfg = {.id = n->id,
+                        .trust = n->trust,
+                        .random = det_random,
+                        .random_user = &n->rnd,
+                        .now_s = 1800000000,
+                        .used_cookies_max = 64};
+    assert_int_equal(pl_dg_new(&n->e, &cfg), PL_OK);
+    n->addr = (pl_dg_addr){6, {192, 0, 2, tag, 0x1f, 0x90}};
+}
+
+static void mn_free(mn *n)
+{
+    pl_dg_free(n->e);
+    pl_trust_free(n->trust);
+    pl_identity_free(n->id);
+}
+
+static void trust(mn *n, const mn *peer)
+{
+    const char *why = NULL;
+    assert_int_equal(pl_trust_set(n->trust, PL_TRUST_ALLOW, &peer->fp, NULL, NULL, 0, &why), PL_OK);
+}
+
+/* Two nodes, zero delay, a clock that jumps to the next deadline. */
+typedef struct pair {
+    mn a, b;
+    uint64_t now;
+    bool dark; /* drop everything */
+    unsigned moved;
+} pair;
+
+static void move(pair *p)
+{
+    static uint8_t buf[2048];
+    bool again = true;
+    while (again) {
+        again = false;
+        for (int i = 0; i < 2; i++) {
+            mn *from = i ? &p->b : &p->a, *to = i ? &p->a : &p->b;
+            pl_dg_addr dst;
+            int n;
+            while ((n = pl_dg_output(from->e, &dst, buf, sizeof buf)) > 0) {
+                again = true;
+                p->moved++;
+                if (!p->dark && dst.len == to->addr.len && memcmp(dst.b, to->addr.b, dst.len) == 0)
+                    pl_dg_input(to->e, p->now, &from->addr, buf, (size_t)n);
+            }
+            assert_int_equal(n, 0);
+        }
+    }
+}
+
+/* Move datagrams and fire timers until `until` (or quiet). */
+static void run_until(pair *p, uint64_t until)
+{
+    for (int guard = 0; guard < 200000; guard++) {
+        move(p);
+        uint64_t d = pl_dg_deadline(p->a.e), db = pl_dg_deadline(p->b.e);
+        if (db < d)
+            d = db;
+        if (d == UINT64_MAX || d > until) {
+            if (until != UINT64_MAX && until > p->now)
+                p->now = until;
+            return;
+        }
+        if (d > p->now)
+            p->now = d;
+        pl_dg_timer(p->a.e, p->now);
+        pl_dg_timer(p->b.e, p->now);
+    }
+    fail_msg("the engines kept talking");
+}
+
+static void pair_init(pair *p, bool trusted)
+{
+    memset(p, 0, sizeof *p);
+    mn_init(&p->a, 1);
+    mn_init(&p->b, 2);
+    if (trusted)
+        trust(&p->b, &p->a);
+    p->now = T0;
+}
+
+static void pair_free(pair *p)
+{
+    mn_free(&p->a);
+    mn_free(&p->b);
+}
+
+/* Next event of node n (freeing nothing: the caller frees ev->msg). */
+static bool next(mn *n, pl_dg_event *ev)
+{
+    return pl_dg_event_next(n->e, ev);
+}
+
+/* Connect a to b and return both ends. */
+static void connect_pair(pair *p, pl_dg_conn **ca, pl_dg_conn **cb)
+{
+    pl_dg_event ev;
+    assert_int_equal(pl_dg_connect(p->a.e, p->now, &p->b.addr, &p->b.fp, NULL, 0, false, ca),
+                     PL_OK);
+    run_until(p, p->now + 100);
+    assert_true(next(&p->a, &ev));
+    assert_int_equal(ev.kind, PL_DG_EV_ESTABLISHED);
+    assert_true(next(&p->b, &ev));
+    assert_int_equal(ev.kind, PL_DG_EV_ESTABLISHED);
+    *cb = ev.conn;
+}
+
+/* ---- requests and replies ---------------------------------------------------- */
+
+static void request_reply_refuse(void **state)
+{
+    (void)state;
+    pair p;
+    pl_dg_conn *ca, *cb;
+    pl_dg_event ev;
+    uint64_t q1, q2, q3;
+    pair_init(&p, true);
+    connect_pair(&p, &ca, &cb);
+    assert_int_equal(pl_dg_msg_send(ca, p.now, (const uint8_t *)"who", 3, true, 0, &q1), PL_OK);
+    assert_int_equal(pl_dg_msg_send(ca, p.now, (const uint8_t *)"no", 2, true, 0, &q2), PL_OK);
+    assert_int_equal(pl_dg_msg_send(ca, p.now, (const uint8_t *)"note", 4, false, 0, &q3), PL_OK);
+    run_until(&p, p.now + 50);
+    /* b: two requests and a one-way message, in order */
+    assert_true(next(&p.b, &ev));
+    assert_int_equal(ev.kind, PL_DG_EV_MESSAGE);
+    assert_true(ev.want_reply);
+    assert_int_equal(ev.msg_len, 3);
+    assert_memory_equal(ev.msg, "who", 3);
+    free(ev.msg);
+    assert_int_equal(pl_dg_msg_reply(cb, p.now, ev.id, (const uint8_t *)"b here", 6, false), PL_OK);
+    assert_int_equal(pl_dg_msg_reply(cb, p.now, ev.id, (const uint8_t *)"again", 5, false),
+                     PL_ERR_NOTFOUND);
+    assert_true(next(&p.b, &ev));
+    assert_int_equal(ev.kind, PL_DG_EV_MESSAGE);
+    free(ev.msg);
+    assert_int_equal(pl_dg_msg_reply(cb, p.now, ev.id, NULL, 0, true), PL_OK);
+    assert_true(next(&p.b, &ev));
+    assert_int_equal(ev.kind, PL_DG_EV_MESSAGE);
+    assert_false(ev.want_reply);
+    assert_memory_equal(ev.msg, "note", 4);
+    free(ev.msg);
+    assert_int_equal(pl_dg_msg_reply(cb, p.now, ev.id, (const uint8_t *)"x", 1, false),
+                     PL_ERR_NOTFOUND);
+    assert_false(next(&p.b, &ev));
+    run_until(&p, p.now + 50);
+    assert_true(next(&p.a, &ev));
+    assert_int_equal(ev.kind, PL_DG_EV_REPLY);
+    assert_int_equal(ev.id, q1);
+    assert_int_equal(ev.err, 0);
+    assert_int_equal(ev.msg_len, 6);
+    assert_memory_equal(ev.msg, "b here", 6);
+    free(ev.msg);
+    assert_true(next(&p.a, &ev));
+    assert_int_equal(ev.kind, PL_DG_EV_REPLY);
+    assert_int_equal(ev.id, q2);
+    assert_int_equal(ev.err, PL_ERR_REFUSED);
+    assert_null(ev.msg);
+    assert_false(next(&p.a, &ev));
+    assert_int_equal(pl_dg_conn_pending(ca), 0);
+    pair_free(&p);
+}
+
+static void request_times_out(void **state)
+{
+    (void)state;
+    pair p;
+    pl_dg_conn *ca, *cb;
+    pl_dg_event ev;
+    uint64_t q;
+    pair_init(&p, true);
+    connect_pair(&p, &ca, &cb);
+    uint64_t sent = p.now;
+    assert_int_equal(pl_dg_msg_send(ca, p.now, (const uint8_t *)"slow", 4, true, 700, &q), PL_OK);
+    run_until(&p, p.now + 2000);
+    assert_true(next(&p.b, &ev)); /* b got it but does not answer in time */
+    assert_int_equal(ev.kind, PL_DG_EV_MESSAGE);
+    uint64_t rid = ev.id;
+    free(ev.msg);
+    assert_true(next(&p.a, &ev));
+    assert_int_equal(ev.kind, PL_DG_EV_REPLY);
+    assert_int_equal(ev.id, q);
+    assert_int_equal(ev.err, PL_ERR_TIMEOUT);
+    assert_true(p.now >= sent + 700);
+    /* the late reply reaches a but no event */
+    assert_int_equal(pl_dg_msg_reply(cb, p.now, rid, (const uint8_t *)"late", 4, false), PL_OK);
+    run_until(&p, p.now + 100);
+    assert_false(next(&p.a, &ev));
+    assert_int_equal(pl_dg_conn_pending(cb), 0); /* ... and was acknowledged */
+    pair_free(&p);
+}
+
+static void nobody_there(void **state)
+{
+    (void)state;
+    pair p;
+    pl_dg_conn *c;
+    pl_dg_event ev;
+    uint64_t q;
+    pair_init(&p, true);
+    pl_dg_addr nowhere = {6, {192, 0, 2, 99, 0x1f, 0x90}};
+    assert_int_equal(pl_dg_connect(p.a.e, p.now, &nowhere, &p.b.fp, NULL, 0, false, &c), PL_OK);
+    assert_int_equal(pl_dg_msg_send(c, p.now, (const uint8_t *)"hello?", 6, true, 60000, &q),
+                     PL_OK);
+    run_until(&p, p.now + PL_DG_HANDSHAKE_MS + 1000);
+    assert_true(next(&p.a, &ev)); /* the request first ... */
+    assert_int_equal(ev.kind, PL_DG_EV_REPLY);
+    assert_int_equal(ev.id, q);
+    assert_int_equal(ev.err, PL_ERR_UNREACHABLE);
+    assert_true(next(&p.a, &ev)); /* ... then the connection */
+    assert_int_equal(ev.kind, PL_DG_EV_FAILED);
+    assert_int_equal(ev.err, PL_ERR_UNREACHABLE);
+    assert_false(next(&p.a, &ev));
+    assert_int_equal(pl_dg_msg_send(c, p.now, (const uint8_t *)"x", 1, false, 0, NULL),
+                     PL_ERR_INVAL);
+    pair_free(&p);
+}
+
+static void refused_peer(void **state)
+{
+    (void)state;
+    pair p;
+    pl_dg_conn *c;
+    pl_dg_event ev;
+    uint64_t q;
+    pair_init(&p, false); /* b does not trust a */
+    assert_int_equal(pl_dg_connect(p.a.e, p.now, &p.b.addr, &p.b.fp, NULL, 0, false, &c), PL_OK);
+    assert_int_equal(pl_dg_msg_send(c, p.now, (const uint8_t *)"let me in", 9, true, 0, &q), PL_OK);
+    run_until(&p, p.now + 100);
+    assert_true(next(&p.a, &ev));
+    assert_int_equal(ev.kind, PL_DG_EV_REPLY);
+    assert_int_equal(ev.err, PL_ERR_REFUSED);
+    assert_true(next(&p.a, &ev));
+    assert_int_equal(ev.kind, PL_DG_EV_FAILED);
+    assert_int_equal(ev.err, PL_ERR_REFUSED);
+    assert_false(next(&p.b, &ev)); /* b made nothing */
+    pair_free(&p);
+}
+
+static void peer_goes_silent(void **state)
+{
+    (void)state;
+    pair p;
+    pl_dg_conn *ca, *cb;
+    pl_dg_event ev;
+    uint64_t q;
+    static uint8_t big[100000];
+    pair_init(&p, true);
+    connect_pair(&p, &ca, &cb);
+    p.dark = true;
+    uint64_t dark_at = p.now;
+    assert_int_equal(pl_dg_msg_send(ca, p.now, big, sizeof big, true, 60000, &q), PL_OK);
+    run_until(&p, p.now + PL_DG_DEAD_MS + 5000);
+    assert_true(next(&p.a, &ev));
+    assert_int_equal(ev.kind, PL_DG_EV_REPLY);
+    assert_int_equal(ev.err, PL_ERR_UNREACHABLE);
+    assert_true(next(&p.a, &ev));
+    assert_int_equal(ev.kind, PL_DG_EV_FAILED);
+    assert_int_equal(ev.err, PL_ERR_UNREACHABLE);
+    assert_true(p.now >= dark_at + PL_DG_DEAD_MS);
+    pl_dg_stats st;
+    pl_dg_stats_get(p.a.e, &st);
+    assert_true(st.retransmits > 0);
+    pair_free(&p);
+}
+
+static void ping_and_close(void **state)
+{
+    (void)state;
+    pair p;
+    pl_dg_conn *ca, *cb;
+    pl_dg_event ev;
+    pair_init(&p, true);
+    connect_pair(&p, &ca, &cb);
+    assert_int_equal(pl_dg_ping(ca, p.now), PL_OK);
+    assert_int_equal(pl_dg_ping(ca, p.now), PL_OK);
+    run_until(&p, p.now + 10);
+    assert_true(next(&p.a, &ev));
+    assert_int_equal(ev.kind, PL_DG_EV_PONG);
+    assert_int_equal(ev.id, 1);
+    assert_true(next(&p.a, &ev));
+    assert_int_equal(ev.kind, PL_DG_EV_PONG);
+    assert_int_equal(ev.id, 2);
+    /* a request outstanding at the close fails with PL_ERR_CLOSED */
+    uint64_t q;
+    assert_int_equal(pl_dg_msg_send(cb, p.now, (const uint8_t *)"bye?", 4, true, 0, &q), PL_OK);
+    assert_int_equal(pl_dg_msg_send(ca, p.now, (const uint8_t *)"last", 4, false, 0, NULL), PL_OK);
+    assert_int_equal(pl_dg_shutdown(ca, p.now), PL_OK);
+    assert_int_equal(pl_dg_msg_send(ca, p.now, (const uint8_t *)"more", 4, false, 0, NULL),
+                     PL_ERR_INVAL);
+    run_until(&p, p.now + 1000);
+    assert_true(next(&p.a, &ev)); /* b's request arrived before the close */
+    assert_int_equal(ev.kind, PL_DG_EV_MESSAGE);
+    free(ev.msg);
+    assert_true(next(&p.a, &ev));
+    assert_int_equal(ev.kind, PL_DG_EV_CLOSED);
+    assert_int_equal(ev.err, 0);
+    assert_true(next(&p.b, &ev));
+    assert_int_equal(ev.kind, PL_DG_EV_MESSAGE); /* "last" came before the close */
+    assert_memory_equal(ev.msg, "last", 4);
+    free(ev.msg);
+    assert_true(next(&p.b, &ev));
+    assert_int_equal(ev.kind, PL_DG_EV_REPLY);
+    assert_int_equal(ev.err, PL_ERR_CLOSED);
+    assert_true(next(&p.b, &ev));
+    assert_int_equal(ev.kind, PL_DG_EV_CLOSED);
+    assert_int_equal(ev.err, PL_ERR_CLOSED);
+    assert_int_equal(ev.len, 4);
+    assert_memory_equal(ev.data, "done", 4);
+    assert_int_equal(pl_dg_ping(ca, p.now), PL_ERR_INVAL);
+    pair_free(&p);
+}
+
+static void caps(void **state)
+{
+    (void)state;
+    pair p;
+    pl_dg_conn *ca, *cb;
+    pair_init(&p, true);
+    connect_pair(&p, &ca, &cb);
+    uint8_t *big = calloc(1, PL_DG_MSG_MAX + 1);
+    assert_non_null(big);
+    assert_int_equal(pl_dg_msg_send(ca, p.now, big, PL_DG_MSG_MAX + 1, false, 0, NULL),
+                     PL_ERR_TOOBIG);
+    size_t queued = 0;
+    int rc;
+    while ((rc = pl_dg_msg_send(ca, p.now, big, PL_DG_MSG_MAX, false, 0, NULL)) == PL_OK)
+        queued += PL_DG_MSG_MAX;
+    assert_int_equal(rc, PL_ERR_BUFSIZE);
+    assert_int_equal(queued, PL_DG_SENDQ_MAX);
+    assert_int_equal(pl_dg_conn_pending(ca), PL_DG_SENDQ_MAX);
+    assert_int_equal(pl_dg_msg_send(NULL, p.now, big, 1, false, 0, NULL), PL_ERR_INVAL);
+    assert_int_equal(pl_dg_msg_send(ca, p.now, NULL, 1, false, 0, NULL), PL_ERR_INVAL);
+    free(big);
+    /* all of it arrives: 4 MiB through the window */
+    run_until(&p, p.now + 5000);
+    pl_dg_event ev;
+    size_t got = 0, n = 0;
+    while (next(&p.b, &ev)) {
+        if (ev.kind == PL_DG_EV_MESSAGE) {
+            got += ev.msg_len;
+            n++;
+        }
+        free(ev.msg);
+    }
+    assert_int_equal(n, PL_DG_SENDQ_MAX / PL_DG_MSG_MAX);
+    assert_int_equal(got, PL_DG_SENDQ_MAX);
+    assert_int_equal(pl_dg_conn_pending(ca), 0);
+    pair_free(&p);
+}
+
+/* The application does not read for a while: messages wait in reassembly
+ * and in the sender's queue, and none is lost or reordered. */
+static void slow_reader(void **state)
+{
+    (void)state;
+    pair p;
+    pl_dg_conn *ca, *cb;
+    pl_dg_event ev;
+    pair_init(&p, true);
+    connect_pair(&p, &ca, &cb);
+    const unsigned total = 3000;
+    for (uint32_t i = 0; i < total; i++) {
+        uint8_t m[4] = {(uint8_t)(i >> 24), (uint8_t)(i >> 16), (uint8_t)(i >> 8), (uint8_t)i};
+        assert_int_equal(pl_dg_msg_send(ca, p.now, m, sizeof m, false, 0, NULL), PL_OK);
+    }
+    uint32_t want = 0;
+    for (int round = 0; round < 200 && want < total; round++) {
+        run_until(&p, p.now + 200);
+        /* read only a few each round */
+        for (int k = 0; k < 100 && next(&p.b, &ev); k++) {
+            assert_int_equal(ev.kind, PL_DG_EV_MESSAGE);
+            uint32_t v = (uint32_t)ev.msg[0] << 24 | (uint32_t)ev.msg[1] << 16 |
+                         (uint32_t)ev.msg[2] << 8 | ev.msg[3];
+            assert_int_equal(v, want);
+            want++;
+            free(ev.msg);
+        }
+    }
+    assert_int_equal(want, total);
+    pl_dg_stats st;
+    pl_dg_stats_get(p.b.e, &st);
+    assert_int_equal(st.events_dropped, 0);
+    pair_free(&p);
+}
+
+/* Authenticated packets with frames that break the rules: the receiving
+ * connection fails with PL_ERR_PARSE and a sentence, nothing else. */
+static void bad_frames(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *name;
+        uint8_t pt[16];
+        size_t len;
+    } cases[] = {
+        {"unknown frame type", {0x7f}, 1},
+        {"unknown MSG flags", {0x02, 0x80, 0, 0, 0, 0}, 6},
+        {"request and reply", {0x02, 0x03, 0, 0, 0, 0, 0}, 7},
+        {"fragment length", {0x02, 0x00, 0, 5, 0, 4, 'a', 'b', 'c', 'd'}, 10},
+        {"ACK of a packet never sent", {0x01, 0x3f, 0, 0}, 4},
+        {"ACK range below 0", {0x01, 0x02, 0x05, 0}, 4},
+        {"truncated PING", {0x03, 1, 2}, 3},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        pair p;
+        pl_dg_conn *ca, *cb;
+        pl_dg_event ev;
+        uint8_t pkt[PL_DG_PACKET_MAX];
+        uint64_t pn;
+        pair_init(&p, true);
+        connect_pair(&p, &ca, &cb);
+        int n = pl_dg_seal_packet(ca, cases[k].pt, cases[k].len, pkt, &pn);
+        assert_true(n > 0);
+        pl_dg_input(p.b.e, p.now, &p.a.addr, pkt, (size_t)n);
+        assert_true(next(&p.b, &ev));
+        assert_int_equal(ev.kind, PL_DG_EV_FAILED);
+        assert_int_equal(ev.err, PL_ERR_PARSE);
+        assert_non_null(ev.why);
+        printf("# %s: %s\n", cases[k].name, ev.why);
+        assert_false(next(&p.b, &ev));
+        pair_free(&p);
+    }
+}
+
+/* ---- the frame codec ------------------------------------------------------------ */
+
+static void frame_round_trips(void **state)
+{
+    (void)state;
+    uint8_t buf[2048], data[PL_DG_FRAG];
+    for (size_t i = 0; i < sizeof data; i++)
+        data[i] = (uint8_t)i;
+    pl_dg_frame in[8] = {
+        {.type = PL_DG_F_PADDING},
+        {.type = PL_DG_F_ACK, .ack = {3, {{90, 100}, {50, 60}, {0, 7}}}},
+        {.type = PL_DG_F_MSG,
+         .flags = PL_DG_MSG_REQUEST,
+         .id = 70000,
+         .total = 5000,
+         .offset = 4800,
+         .bytes = data,
+         .len = 200},
+        {.type = PL_DG_F_MSG,
+         .flags = PL_DG_MSG_REPLY | PL_DG_MSG_REFUSED,
+         .id = 3,
+         .re = 1u << 31,
+         .total = 0,
+         .offset = 0,
+         .len = 0},
+        {.type = PL_DG_F_PING, .token = UINT64_MAX},
+        {.type = PL_DG_F_PONG, .token = 7},
+        {.type = PL_DG_F_CLOSE, .code = 300, .bytes = (const uint8_t *)"why", .len = 3},
+        {.type = PL_DG_F_DATAGRAM, .bytes = data, .len = 1000},
+    };
+    pl_wr w = pl_wr_init(buf, sizeof buf);
+    for (size_t i = 0; i < 8; i++)
+        pl_dg_frame_write(&w, &in[i]);
+    int n = pl_wr_result(&w);
+    assert_true(n > 0);
+    assert_int_equal(pl_dg_ack_len(&in[1].ack), 1 + 2 + 1 + 1 + 2 * 2); /* 100 takes 2 bytes */
+    pl_rd r = pl_rd_init(buf, (size_t)n);
+    for (size_t i = 0; i < 8; i++) {
+        pl_dg_frame f;
+        const char *why = NULL;
+        assert_int_equal(pl_dg_frame_read(&r, &f, &why), PL_OK);
+        assert_int_equal(f.type, in[i].type);
+        assert_int_equal(f.ack.n, in[i].ack.n);
+        for (size_t k = 0; k < f.ack.n; k++) {
+            assert_int_equal(f.ack.r[k].lo, in[i].ack.r[k].lo);
+            assert_int_equal(f.ack.r[k].hi, in[i].ack.r[k].hi);
+        }
+        assert_int_equal(f.flags, in[i].flags);
+        assert_int_equal(f.id, in[i].id);
+        assert_int_equal(f.re, in[i].re);
+        assert_int_equal(f.total, in[i].total);
+        assert_int_equal(f.offset, in[i].offset);
+        assert_int_equal(f.token, in[i].token);
+        assert_int_equal(f.code, in[i].code);
+        assert_int_equal(f.len, in[i].len);
+        if (f.len)
+            assert_memory_equal(f.bytes, in[i].bytes, f.len);
+    }
+    assert_true(pl_rd_finish(&r));
+    /* varints at every length boundary */
+    const uint64_t vs[] = {0, 63, 64, 16383, 16384, (1u << 30) - 1, 1u << 30, PL_DG_VARINT_MAX};
+    for (size_t i = 0; i < sizeof vs / sizeof vs[0]; i++) {
+        pl_wr v = pl_wr_init(buf, sizeof buf);
+        pl_dg_wr_varint(&v, vs[i]);
+        assert_int_equal(pl_wr_result(&v), (int)pl_dg_varint_len(vs[i]));
+        pl_rd rv = pl_rd_init(buf, (size_t)pl_wr_result(&v));
+        assert_int_equal(pl_dg_rd_varint(&rv), vs[i]);
+        assert_true(pl_rd_finish(&rv));
+    }
+    pl_wr v = pl_wr_init(buf, sizeof buf);
+    pl_dg_wr_varint(&v, PL_DG_VARINT_MAX + 1);
+    assert_true(pl_wr_result(&v) < 0);
+}
+
+static void frame_rejections(void **state)
+{
+    (void)state;
+    static const struct {
+        uint8_t b[24];
+        size_t len;
+        const char *why;
+    } cases[] = {
+        {{0}, 0, "no frame"},
+        {{0x09}, 1, "unknown frame type"},
+        {{0x01, 0x05}, 2, "truncated ACK frame"},
+        {{0x01, 0x05, 0x06, 0x00}, 4, "ACK range below packet number 0"},
+        {{0x01, 0x05, 0x00, 0x09}, 4, "too many ACK ranges"},
+        {{0x01, 0x0a, 0x00, 0x01, 0x09, 0x00}, 6, "ACK range below packet number 0"},
+        {{0x01, 0x0a, 0x00, 0x01, 0x03, 0x06}, 6, "ACK range below packet number 0"},
+        {{0x01, 0x0a, 0x00, 0x01, 0x03}, 5, "truncated ACK frame"},
+        {{0x02, 0x00, 0x00}, 3, "truncated MSG frame"},
+        {{0x02, 0x08, 0, 0, 0, 0}, 6, "unknown MSG flags"},
+        {{0x02, 0x03, 0, 0, 0, 0, 0}, 7, "a MSG cannot be both a request and a reply"},
+        {{0x02, 0x04, 0, 0, 0, 0}, 6, "only a reply can refuse"},
+        {{0x02, 0x00, 0, 0x80, 0x10, 0x00, 0x01, 0, 0}, 9, "message longer than PL_DG_MSG_MAX"},
+        {{0x02, 0x00, 0, 0x0a, 0x01, 0x09},
+         6,
+         "fragment offset not on a fragment boundary inside the message"},
+        {{0x02, 0x00, 0, 0x0a, 0x00, 0x09}, 6, "fragment length does not fit the message length"},
+        {{0x02, 0x00, 0, 0x02, 0x00, 0x02, 'a'}, 7, "truncated MSG frame"},
+        {{0x03, 1, 2, 3}, 4, "truncated PING or PONG frame"},
+        {{0x05, 0x00, 0x40, 0x81}, 4, "close reason longer than PL_DG_REASON_MAX"},
+        {{0x06, 0x05, 'a'}, 3, "truncated frame"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        pl_rd r = pl_rd_init(cases[i].b, cases[i].len);
+        pl_dg_frame f;
+        const char *why = NULL;
+        if (pl_dg_frame_read(&r, &f, &why) != PL_ERR_PARSE)
+            fail_msg("case %zu was accepted", i);
+        if (strcmp(why, cases[i].why) != 0)
+            fail_msg("case %zu: \"%s\", wanted \"%s\"", i, why, cases[i].why);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(request_reply_refuse),
+        cmocka_unit_test(request_times_out),
+        cmocka_unit_test(nobody_there),
+        cmocka_unit_test(refused_peer),
+        cmocka_unit_test(peer_goes_silent),
+        cmocka_unit_test(ping_and_close),
+        cmocka_unit_test(caps),
+        cmocka_unit_test(slow_reader),
+        cmocka_unit_test(bad_frames),
+        cmocka_unit_test(frame_round_trips),
+        cmocka_unit_test(frame_rejections),
+    };
+    if (pl_init() != PL_OK)
+        return 1;
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
