@@ -30,28 +30,28 @@ extern "C" {
 /* Errors                                                             */
 /* ------------------------------------------------------------------ */
 
-#define PL_OK            0
-#define PL_ERR_INVAL     -1  /* bad argument from the caller */
-#define PL_ERR_NOMEM     -2  /* allocation failed */
-#define PL_ERR_IO        -3  /* file or system call failed (see errno) */
-#define PL_ERR_PARSE     -4  /* malformed input */
-#define PL_ERR_TOOBIG    -5  /* input or output exceeds a named cap */
-#define PL_ERR_BUFSIZE   -6  /* caller's output buffer too small */
-#define PL_ERR_AUTH      -7  /* authentication failed (one code, on purpose) */
-#define PL_ERR_EXPIRED   -8  /* signed statement is past its validity */
-#define PL_ERR_FUTURE    -9  /* signed statement dated too far ahead */
-#define PL_ERR_PERM      -10 /* file permissions unsafe (e.g. key readable by others) */
-#define PL_ERR_EXIST     -11 /* refusing to overwrite */
-#define PL_ERR_NOTFOUND  -12 /* no such file, entry or record */
-#define PL_ERR_VERSION   -13 /* unsupported format version */
-#define PL_ERR_DENIED    -14 /* peer is denied by the trust store */
-#define PL_ERR_UNTRUSTED -15 /* peer is not in the trust store */
-#define PL_ERR_INTERNAL  -16 /* library bug or crypto backend failure */
-#define PL_ERR_ROLE      -17 /* the two sides' roles cannot be settled (both client-only, ...) */
-#define PL_ERR_TIMEOUT   -18 /* no answer in time */
-#define PL_ERR_UNREACHABLE -19 /* the peer could not be reached (no handshake, or it stopped answering) */
-#define PL_ERR_REFUSED   -20 /* the peer refused (us, or the request) */
-#define PL_ERR_CLOSED    -21 /* the peer closed the connection */
+#define PL_OK              0
+#define PL_ERR_INVAL       -1  /* bad argument from the caller */
+#define PL_ERR_NOMEM       -2  /* allocation failed */
+#define PL_ERR_IO          -3  /* file or system call failed (see errno) */
+#define PL_ERR_PARSE       -4  /* malformed input */
+#define PL_ERR_TOOBIG      -5  /* input or output exceeds a named cap */
+#define PL_ERR_BUFSIZE     -6  /* caller's output buffer too small */
+#define PL_ERR_AUTH        -7  /* authentication failed (one code, on purpose) */
+#define PL_ERR_EXPIRED     -8  /* signed statement is past its validity */
+#define PL_ERR_FUTURE      -9  /* signed statement dated too far ahead */
+#define PL_ERR_PERM        -10 /* file permissions unsafe (e.g. key readable by others) */
+#define PL_ERR_EXIST       -11 /* refusing to overwrite */
+#define PL_ERR_NOTFOUND    -12 /* no such file, entry or record */
+#define PL_ERR_VERSION     -13 /* unsupported format version */
+#define PL_ERR_DENIED      -14 /* peer is denied by the trust store */
+#define PL_ERR_UNTRUSTED   -15 /* peer is not in the trust store */
+#define PL_ERR_INTERNAL    -16 /* library bug or crypto backend failure */
+#define PL_ERR_ROLE        -17 /* the two sides' roles cannot be settled (both client-only, ...) */
+#define PL_ERR_TIMEOUT     -18 /* no answer in time */
+#define PL_ERR_UNREACHABLE -19 /* no handshake, or the peer stopped answering */
+#define PL_ERR_REFUSED     -20 /* the peer refused (us, or the request) */
+#define PL_ERR_CLOSED      -21 /* the peer closed the connection */
 
 /* A short English description of an error code; never NULL. */
 const char *pl_strerror(int err);
