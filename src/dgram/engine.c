@@ -38,9 +38,10 @@
 #define INIT_HDR       (1 + 1 + 8 + 32 + 1 + 32 + PL_DG_COOKIE_LEN + 8)
 #define ACCEPT_HDR     (1 + 8)
 #define POW_TRIES      (UINT64_C(1) << 28)
-#define INIT_TRIES     8 /* INITIATEs before starting again from HELLO */
-#define ACCEPT_OK      0 /* ACCEPT status: a connection */
-#define ACCEPT_REFUSED 1 /* ... the initiator is not trusted: no connection */
+#define POW_SLICE      (UINT64_C(1) << 14) /* tries per call: a few milliseconds */
+#define INIT_TRIES     8                   /* INITIATEs before starting again from HELLO */
+#define ACCEPT_OK      0                   /* ACCEPT status: a connection */
+#define ACCEPT_REFUSED 1                   /* ... the initiator is not trusted: no connection */
 
 /* ---- small helpers -------------------------------------------------------- */
 
@@ -379,6 +380,9 @@ static pl_dg_conn *find_initiator(pl_dg_engine *e, const uint8_t icid[PL_DG_CID_
     return NULL;
 }
 
+static void work(pl_dg_conn *c, uint64_t now_ms);
+static void send_initiate(pl_dg_conn *c, uint64_t now_ms, uint64_t nonce);
+
 static void on_cookie(pl_dg_engine *e, uint64_t now_ms, const pl_dg_addr *from, const uint8_t *p,
                       size_t len)
 {
@@ -425,14 +429,44 @@ static void on_cookie(pl_dg_engine *e, uint64_t now_ms, const pl_dg_addr *from, 
         c->too_hard = true;
         return;
     }
-    uint8_t bind[32];
-    uint64_t start = 0, nonce = 0;
-    cookie_bind(bind, c->hello_digest, bits, semi_pub, c->icid);
-    if (pl_dg_draw(e, (uint8_t *)&start, sizeof start) != PL_OK ||
-        pl_dg_pow_solve(cookie, bind, bits, start, POW_TRIES, &nonce) != PL_OK) {
-        pl_dg_conn_fail(c, PL_ERR_TOOBIG, "the proof of work asked is too hard");
+    struct work *wk = &c->work;
+    wk->bits = bits;
+    memcpy(wk->semi, semi_pub, 32);
+    memcpy(wk->cookie, cookie, sizeof cookie);
+    cookie_bind(wk->bind, c->hello_digest, bits, semi_pub, c->icid);
+    wk->tried = 0;
+    if (pl_dg_draw(e, (uint8_t *)&wk->next, sizeof wk->next) != PL_OK) {
+        pl_dg_conn_fail(c, PL_ERR_INTERNAL, "no randomness");
         return;
     }
+    c->state = C_WORK;
+    work(c, now_ms);
+}
+
+/* Solve the proof of work a slice at a time, so an event loop driving the
+ * engine stays responsive; the deadline is "now" until it is done. */
+static void work(pl_dg_conn *c, uint64_t now_ms)
+{
+    struct work *w = &c->work;
+    uint64_t nonce = 0;
+    uint64_t slice = POW_TRIES - w->tried < POW_SLICE ? POW_TRIES - w->tried : POW_SLICE;
+    int rc = pl_dg_pow_solve(w->cookie, w->bind, w->bits, w->next, slice, &nonce);
+    w->tried += slice;
+    w->next += slice;
+    if (rc == PL_OK) {
+        send_initiate(c, now_ms, nonce);
+        return;
+    }
+    if (w->tried >= POW_TRIES)
+        pl_dg_conn_fail(c, PL_ERR_TOOBIG, "the proof of work asked is too hard");
+}
+
+static void send_initiate(pl_dg_conn *c, uint64_t now_ms, uint64_t nonce)
+{
+    pl_dg_engine *e = c->e;
+    const struct work *wk = &c->work;
+    uint8_t bits = wk->bits;
+    const uint8_t *semi_pub = wk->semi, *cookie = wk->cookie;
     pl_noise_hs hs;
     uint8_t pro[PROLOGUE_LEN];
     prologue(pro, c->hello_digest, bits, semi_pub, cookie);
@@ -452,7 +486,7 @@ static void on_cookie(pl_dg_engine *e, uint64_t now_ms, const pl_dg_addr *from, 
     pl_wr_bytes(&h, c->hello_digest, 32);
     pl_wr_u8(&h, bits);
     pl_wr_bytes(&h, semi_pub, 32);
-    pl_wr_bytes(&h, cookie, sizeof cookie);
+    pl_wr_bytes(&h, cookie, PL_DG_COOKIE_LEN);
     pl_wr_u64(&h, nonce);
     size_t n = 0;
     e->st.pk_ops += 2; /* es, ss */
@@ -533,7 +567,7 @@ static pl_dg_conn *find_rendezvous(pl_dg_engine *e, const pl_dg_addr *from)
 {
     for (pl_dg_conn *c = e->conns; c; c = c->next)
         if (c->initiator && c->rendezvous && addr_eq(&c->addr, from) &&
-            (c->state == C_HELLO || c->state == C_YIELDED))
+            (c->state == C_HELLO || c->state == C_WORK || c->state == C_YIELDED))
             return c;
     return NULL;
 }
@@ -870,13 +904,17 @@ void pl_dg_timer(pl_dg_engine *e, uint64_t now_ms)
     (void)now_s(e, now_ms);
     for (pl_dg_conn *c = e->conns; c; c = c->next) {
         pl_dg_rel_timer(c, now_ms);
-        if (!c->initiator ||
-            (c->state != C_HELLO && c->state != C_INITIATE && c->state != C_YIELDED))
+        if (!c->initiator || (c->state != C_HELLO && c->state != C_WORK && c->state != C_INITIATE &&
+                              c->state != C_YIELDED))
             continue;
         if (now_ms >= c->give_up_at) {
             pl_dg_conn_fail(c, c->too_hard ? PL_ERR_TOOBIG : PL_ERR_UNREACHABLE,
                             c->too_hard ? "the peer asks for more proof of work than we do"
                                         : "no answer from the peer in time");
+            continue;
+        }
+        if (c->state == C_WORK) {
+            work(c, now_ms);
             continue;
         }
         if (c->state == C_YIELDED || now_ms < c->retry_at)
@@ -912,7 +950,10 @@ uint64_t pl_dg_deadline(const pl_dg_engine *e)
             if (c->retry_at < d)
                 d = c->retry_at;
         }
-        if ((c->state == C_HELLO || c->state == C_INITIATE || c->state == C_YIELDED) &&
+        if (c->state == C_WORK && e->now_ms < d)
+            d = e->now_ms; /* more work to do at once */
+        if ((c->state == C_HELLO || c->state == C_WORK || c->state == C_INITIATE ||
+             c->state == C_YIELDED) &&
             c->give_up_at < d)
             d = c->give_up_at;
     }

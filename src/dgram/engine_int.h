@@ -21,7 +21,17 @@
 #define RTT_INITIAL_MS  100
 #define CLOSE_TRIES     5 /* CLOSEs sent before giving up on the peer's answer */
 
-enum cstate { C_HELLO, C_INITIATE, C_ESTABLISHED, C_YIELDED, C_FAILED, C_CLOSED };
+/* C_WORK: the initiator is solving a COOKIE's proof of work. */
+enum cstate { C_HELLO, C_WORK, C_INITIATE, C_ESTABLISHED, C_YIELDED, C_FAILED, C_CLOSED };
+
+/* The proof of work under way (initiator). */
+struct work {
+    uint8_t bits;
+    uint8_t semi[32];
+    uint8_t cookie[PL_DG_COOKIE_LEN];
+    uint8_t bind[PL_DG_BIND_LEN];
+    uint64_t next, tried;
+};
 
 struct semi {
     bool live;
@@ -133,6 +143,7 @@ struct pl_dg_conn {
     pl_noise_hs *hs; /* initiator: kept from INITIATE until ACCEPT */
     bool confirmed;  /* responder: the initiator's first DATA arrived */
     bool too_hard;   /* initiator: a COOKIE asked more work than we do */
+    struct work work;
     struct rel rel;
 };
 

@@ -175,8 +175,8 @@ static int queue_msg(pl_dg_conn *c, uint64_t now_ms, const uint8_t *data, size_t
 
 static bool sendable(const pl_dg_conn *c)
 {
-    return (c->state == C_HELLO || c->state == C_INITIATE || c->state == C_YIELDED ||
-            c->state == C_ESTABLISHED) &&
+    return (c->state == C_HELLO || c->state == C_WORK || c->state == C_INITIATE ||
+            c->state == C_YIELDED || c->state == C_ESTABLISHED) &&
            !c->rel.shutting;
 }
 

@@ -12,6 +12,7 @@
  *   - ping and pong; close on both sides; caps (message size, send queue);
  *   - an application that does not read: messages wait, none is lost;
  *   - authenticated packets with bad frames fail the connection cleanly;
+ *   - a hard proof of work is solved in slices (the deadline says "now");
  *   - the frame codec: round trips and every rejection.
  */
 #include "testutil.h"
@@ -482,6 +483,31 @@ static void bad_frames(void **state)
     }
 }
 
+/* A hard proof of work is solved a slice per call, the deadline saying
+ * "now" until it is done, so an event loop stays responsive. */
+static void work_in_slices(void **state)
+{
+    (void)state;
+    pair p;
+    pl_dg_conn *ca;
+    pl_dg_event ev;
+    pair_init(&p, true);
+    pl_dg_force_difficulty(p.b.e, 18);
+    assert_int_equal(pl_dg_connect(p.a.e, p.now, &p.b.addr, &p.b.fp, NULL, 0, false, &ca), PL_OK);
+    move(&p); /* HELLO, COOKIE, and the first slice of work */
+    unsigned calls = 0;
+    while (pl_dg_deadline(p.a.e) == p.now && calls < 100000) {
+        pl_dg_timer(p.a.e, p.now);
+        calls++;
+        move(&p);
+    }
+    printf("# 18 bits of work took %u more calls after the COOKIE\n", calls);
+    assert_true(calls >= 2); /* expected 2^18 / 2^14 = 16 */
+    assert_true(next(&p.a, &ev));
+    assert_int_equal(ev.kind, PL_DG_EV_ESTABLISHED);
+    pair_free(&p);
+}
+
 /* ---- the frame codec ------------------------------------------------------------ */
 
 static void frame_round_trips(void **state)
@@ -609,6 +635,7 @@ int main(void)
         cmocka_unit_test(caps),
         cmocka_unit_test(slow_reader),
         cmocka_unit_test(bad_frames),
+        cmocka_unit_test(work_in_slices),
         cmocka_unit_test(frame_round_trips),
         cmocka_unit_test(frame_rejections),
     };
