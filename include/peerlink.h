@@ -613,6 +613,120 @@ int pl_tcp_adopt(const pl_tcp_opts *opts, int fd, const uint8_t *pre, size_t pre
 int pl_tcp_listen(const pl_tcp_opts *opts, const pl_tcp_handler *h, void *user) PL_WUR;
 
 /* ------------------------------------------------------------------ */
+/* Runtime: the datagram transport over UDP (src/runtime/udp.c, libuv) */
+/* ------------------------------------------------------------------ */
+
+/* A UDP node: one socket, one datagram engine (docs/protocol.md), one
+ * libuv loop run by pl_udp_run in the calling thread until pl_udp_stop.
+ * Peers are authenticated by their key in a 1-RTT handshake guarded by
+ * cookies and proof of work; the trust store decides who may connect to
+ * this node, and a dialled peer must be the fingerprint asked for. On a
+ * connection both sides exchange messages (reliable, in order, up to
+ * PL_UDP_MSG_MAX bytes each): one-way, or requests that get exactly one
+ * reply or failure. Everything runs in the loop thread: call the functions
+ * below from it (from the callbacks, or before pl_udp_run). */
+
+#define PL_UDP_MSG_MAX   (1u << 20) /* bytes of one message */
+/* pl_udp_join stops reading in_fd while this many bytes are unacknowledged */
+#define PL_UDP_STREAM_HI (1u << 20)
+
+typedef struct pl_udp pl_udp;
+typedef struct pl_udp_conn pl_udp_conn;
+
+typedef struct pl_udp_opts {
+    const pl_identity *id;   /* borrowed for the node's life */
+    const pl_trust *trust;   /* borrowed; who may connect here (NULL: nobody) */
+    const char *host;        /* local address to bind (NULL: 0.0.0.0) */
+    const char *port;        /* local port (NULL or "0": any) */
+    unsigned capacity_per_s; /* handshakes per second this node affords (0: 2000); the
+                                proof of work asked rises when load passes half of it */
+} pl_udp_opts;
+
+typedef struct pl_udp_info {
+    pl_fingerprint peer;
+    char remote[PL_TCP_ADDR_MAX]; /* "address:port" */
+    int initiator;                /* 1 when this node started the handshake */
+    int joined;                   /* 1 once joined to descriptors (pl_udp_join) */
+} pl_udp_info;
+
+typedef struct pl_udp_handler {
+    /* A connection is authenticated (dialled, or accepted from a peer the
+     * trust store allows). Return 0 to keep it, non-zero to close it. */
+    int (*established)(void *user, pl_udp_conn *c, const pl_udp_info *info);
+    /* A message (not for joined connections, see pl_udp_join). Answer a
+     * request (want_reply) with pl_udp_reply, now or later; without this
+     * callback requests are refused. msg is valid during the call. A
+     * callback that joins c (pl_udp_join) makes this message the first of
+     * the peer's stream. */
+    void (*message)(void *user, pl_udp_conn *c, uint64_t id, int want_reply, const uint8_t *msg,
+                    size_t len);
+    /* The connection is over and c invalid: err 0 (closed cleanly: all we
+     * sent was acknowledged; for a joined connection, both streams ended),
+     * PL_ERR_CLOSED (the peer closed), PL_ERR_UNREACHABLE (no handshake, or
+     * the peer stopped answering), PL_ERR_REFUSED (the peer does not trust
+     * us), PL_ERR_TOOBIG (it asks more proof of work than we do), ... with a
+     * static sentence why. A dial that never started gets c NULL. */
+    void (*closed)(void *user, pl_udp_conn *c, const pl_udp_info *info, int err, const char *why);
+    /* A peer the trust store does not allow tried to connect and was told
+     * so (after its proof of work). May be NULL. */
+    void (*refused)(void *user, const pl_udp_info *info);
+} pl_udp_handler;
+
+/* PL_ERR_INVAL (options), PL_ERR_IO (the address cannot be resolved or
+ * bound: errno), PL_ERR_NOMEM, PL_ERR_INTERNAL. */
+int pl_udp_new(pl_udp **out, const pl_udp_opts *opts, const pl_udp_handler *h, void *user) PL_WUR;
+void pl_udp_free(pl_udp *u);
+/* The bound address, "address:port". */
+const char *pl_udp_local(const pl_udp *u);
+/* Run the loop until pl_udp_stop (PL_OK) or a fatal socket error. */
+int pl_udp_run(pl_udp *u) PL_WUR;
+void pl_udp_stop(pl_udp *u);
+/* Call cb(user) once, ms milliseconds from now, in the loop thread. */
+int pl_udp_after(pl_udp *u, unsigned ms, void (*cb)(void *user), void *user) PL_WUR;
+
+/* Start a handshake with the node `peer` at host:port (resolved now). The
+ * connection may carry messages at once: they are sent when it is
+ * established, and fail with it. */
+int pl_udp_dial(pl_udp *u, const char *host, const char *port, const pl_fingerprint *peer,
+                pl_udp_conn **out) PL_WUR;
+/* The reply to a request: err 0 and the reply (valid during the call), or
+ * PL_ERR_TIMEOUT, PL_ERR_REFUSED, PL_ERR_UNREACHABLE, PL_ERR_CLOSED. */
+typedef void (*pl_udp_reply_fn)(void *user, int err, const char *why, const uint8_t *msg,
+                                size_t len);
+/* Send a request; cb runs exactly once (timeout_ms 0: 5 s). PL_ERR_TOOBIG,
+ * PL_ERR_BUFSIZE (4 MiB queued: wait), PL_ERR_INVAL (closed or closing). */
+int pl_udp_request(pl_udp_conn *c, const uint8_t *msg, size_t len, unsigned timeout_ms,
+                   pl_udp_reply_fn cb, void *user) PL_WUR;
+/* Send a one-way message (errors as pl_udp_request). */
+int pl_udp_send(pl_udp_conn *c, const uint8_t *msg, size_t len) PL_WUR;
+/* Answer request id (refuse: the requester gets PL_ERR_REFUSED). */
+int pl_udp_reply(pl_udp_conn *c, uint64_t id, const uint8_t *msg, size_t len, int refuse) PL_WUR;
+/* One RTT sample in microseconds, measured by this node's clock from the
+ * PING to its PONG; a lost ping gives no callback. */
+typedef void (*pl_udp_pong_fn)(void *user, uint64_t seq, uint64_t rtt_us);
+int pl_udp_ping(pl_udp_conn *c, pl_udp_pong_fn cb, void *user, uint64_t *seq) PL_WUR;
+/* Join an established connection to two descriptors, like netcat: each
+ * read of in_fd is sent as a one-way message (an empty one at EOF), each
+ * message from the peer is written to out_fd (an empty one closes it).
+ * in_fd is read only while fewer than PL_UDP_STREAM_HI bytes wait for
+ * acknowledgement. Once both streams ended and all was acknowledged, the
+ * connection closes (closed gets err 0). The runtime takes both
+ * descriptors and closes them. docs/protocol.md §9.8. */
+int pl_udp_join(pl_udp_conn *c, int in_fd, int out_fd) PL_WUR;
+/* Close gracefully once all sent is acknowledged. */
+int pl_udp_shutdown(pl_udp_conn *c) PL_WUR;
+/* Message bytes queued or unacknowledged. */
+size_t pl_udp_pending(const pl_udp_conn *c);
+void pl_udp_conn_info(const pl_udp_conn *c, pl_udp_info *out);
+
+typedef struct pl_udp_stats {
+    unsigned difficulty; /* proof-of-work bits a COOKIE asks now (of a fresh source) */
+    uint64_t rx, rx_dropped, hellos, cookies_sent, initiates, stale_cookie, bad_cookie,
+        reused_cookie, no_work, pk_ops, established, refused, conns;
+} pl_udp_stats;
+void pl_udp_stats_get(pl_udp *u, pl_udp_stats *out);
+
+/* ------------------------------------------------------------------ */
 /* Directory client: announce and discover (src/discovery/)           */
 /* ------------------------------------------------------------------ */
 

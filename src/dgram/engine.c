@@ -761,6 +761,10 @@ static void on_initiate(pl_dg_engine *e, uint64_t now_ms, const pl_dg_addr *from
                 e->st.refusals++;
                 pl_dg_queue_out(e, from, out, ACCEPT_HDR + m);
             }
+            pl_dg_event *ev = pl_dg_push_event(e, PL_DG_EV_REFUSED, NULL);
+            ev->err = PL_ERR_UNTRUSTED;
+            ev->peer = fp;
+            ev->addr = *from;
             pl_noise_hs_wipe(&hs);
             return;
         }
@@ -1035,6 +1039,21 @@ void pl_dg_conn_close(pl_dg_conn *c)
 bool pl_dg_conn_initiator(const pl_dg_conn *c)
 {
     return c->initiator;
+}
+
+void pl_dg_conn_set_user(pl_dg_conn *c, void *user)
+{
+    c->user = user;
+}
+
+void *pl_dg_conn_user(const pl_dg_conn *c)
+{
+    return c->user;
+}
+
+const pl_dg_addr *pl_dg_conn_addr(const pl_dg_conn *c)
+{
+    return &c->addr;
 }
 
 int pl_dg_conn_peer(const pl_dg_conn *c, pl_fingerprint *fp)

@@ -87,6 +87,8 @@ enum pl_dg_event_kind {
     PL_DG_EV_PONG,        /* the answer to pl_dg_ping: rtt_us */
     PL_DG_EV_CLOSED,      /* the last event of conn: err 0 (pl_dg_shutdown done: all
                              acknowledged) or PL_ERR_CLOSED (the peer closed) */
+    PL_DG_EV_REFUSED,     /* an initiator the trust store does not allow was refused
+                             (conn NULL; peer and addr say who) */
 };
 
 typedef struct pl_dg_event {
@@ -99,7 +101,9 @@ typedef struct pl_dg_event {
     uint8_t *msg;    /* MESSAGE, REPLY: malloc'd; the caller owns it after
                         pl_dg_event_next and frees it (NULL when empty) */
     size_t msg_len;
-    uint64_t rtt_us; /* PONG */
+    uint64_t rtt_us;     /* PONG */
+    pl_fingerprint peer; /* REFUSED */
+    pl_dg_addr addr;     /* REFUSED */
     size_t len;
     uint8_t data[PL_DG_PACKET_MAX];
 } pl_dg_event;
@@ -164,6 +168,11 @@ int pl_dg_shutdown(pl_dg_conn *c, uint64_t now_ms) PL_WUR;
  * afterwards, so drain its events first. */
 void pl_dg_conn_close(pl_dg_conn *c);
 bool pl_dg_conn_initiator(const pl_dg_conn *c);
+/* One pointer of the application's per connection (NULL at first). */
+void pl_dg_conn_set_user(pl_dg_conn *c, void *user);
+void *pl_dg_conn_user(const pl_dg_conn *c);
+/* The peer's address. */
+const pl_dg_addr *pl_dg_conn_addr(const pl_dg_conn *c);
 int pl_dg_conn_peer(const pl_dg_conn *c, pl_fingerprint *fp) PL_WUR;
 void pl_dg_stats_get(const pl_dg_engine *e, pl_dg_stats *out);
 /* Tests: the proof-of-work difficulty asked now. */

@@ -145,6 +145,7 @@ struct pl_dg_conn {
     bool too_hard;   /* initiator: a COOKIE asked more work than we do */
     struct work work;
     struct rel rel;
+    void *user;
 };
 
 struct evq_item {

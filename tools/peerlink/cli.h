@@ -106,8 +106,18 @@ extern const struct cli_cmd cli_cmd_record_sign;
 extern const struct cli_cmd cli_cmd_record_verify;
 extern const struct cli_cmd cli_cmd_listen;
 extern const struct cli_cmd cli_cmd_connect;
+extern const struct cli_cmd cli_cmd_ping;
 extern const struct cli_cmd cli_cmd_directory;
 extern const struct cli_cmd cli_cmd_directory_serve;
+
+/* Networking shared by cmd_net.c and cmd_udp.c. */
+#define NET_HOST_MAX 256
+#define NET_PORT_MAX 32
+/* "HOST:PORT", "[V6]:PORT" or ":PORT" into host (maybe "") and port: 0 or -1. */
+int net_split_addr(const char *arg, char *host, char *port);
+int udp_listen(struct cli *cli, const char *host, const char *port, const char *exec, int once);
+int udp_connect(struct cli *cli, const char *target, const char *host, const char *port,
+                const pl_fingerprint *peer);
 
 /* Run a group command ("trust", "record"): dispatch to one of subs. */
 int cli_run_group(struct cli *cli, const struct cli_cmd *group, const struct cli_cmd *const *subs,

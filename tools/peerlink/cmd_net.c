@@ -19,8 +19,8 @@
 
 #include "cli.h"
 
-#define HOST_MAX 256
-#define PORT_MAX 32
+#define HOST_MAX NET_HOST_MAX
+#define PORT_MAX NET_PORT_MAX
 
 struct net {
     struct cli *cli;
@@ -33,7 +33,7 @@ struct net {
 };
 
 /* "HOST:PORT", "[V6]:PORT" or ":PORT" into host (maybe "") and port. */
-static int split_addr(const char *arg, char *host, char *port)
+int net_split_addr(const char *arg, char *host, char *port)
 {
     const char *colon = strrchr(arg, ':');
     const char *h = arg;
@@ -238,11 +238,12 @@ enum {
     OPT_SERVER,
     OPT_NAME,
     OPT_ACCEPT,
-    OPT_FD
+    OPT_FD,
+    OPT_UDP
 };
 
 struct net_args {
-    const char *tcp, *exec, *bind, *name, *accept;
+    const char *tcp, *udp, *exec, *bind, *name, *accept;
     int once, fd;
     unsigned flags;
 };
@@ -260,6 +261,7 @@ static int parse_args(const struct cli_cmd *cmd, int is_listen, int argc, char *
         {"name", required_argument, NULL, OPT_NAME},
         {"accept", required_argument, NULL, OPT_ACCEPT},
         {"fd", required_argument, NULL, OPT_FD},
+        {"udp", required_argument, NULL, OPT_UDP},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -271,6 +273,7 @@ static int parse_args(const struct cli_cmd *cmd, int is_listen, int argc, char *
     while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         switch (c) {
         case OPT_TCP: a->tcp = optarg; break;
+        case OPT_UDP: a->udp = optarg; break;
         case OPT_EXEC: a->exec = optarg; break;
         case OPT_ONCE: a->once = 1; break;
         case OPT_BIND: a->bind = optarg; break;
@@ -293,10 +296,19 @@ static int parse_args(const struct cli_cmd *cmd, int is_listen, int argc, char *
     }
     if (a->flags == 0)
         return cli_usage(cmd, "--client-only and --server-only exclude each other");
+    if (a->udp &&
+        (a->tcp || a->fd >= 0 || a->bind || a->accept || a->name || a->flags != PL_STLS_PEER))
+        return cli_usage(cmd, "--udp is the datagram transport: no %s",
+                         a->tcp       ? "--tcp"
+                         : a->fd >= 0 ? "--fd"
+                         : a->bind    ? "--bind"
+                         : a->accept  ? "--accept"
+                         : a->name    ? "--name"
+                                      : "--client-only or --server-only");
     if (a->fd >= 0 && (a->tcp || a->bind || a->accept))
         return cli_usage(cmd, "--fd takes a connected socket: no --tcp, --bind or --accept");
-    if (!a->tcp && a->fd < 0)
-        return cli_usage(cmd, "give the address with --tcp %s",
+    if (!a->tcp && !a->udp && a->fd < 0)
+        return cli_usage(cmd, "give the address with --tcp or --udp %s",
                          is_listen ? "ADDR:PORT" : "HOST:PORT");
     if (is_listen && (a->bind || a->accept || a->fd >= 0))
         return cli_usage(cmd, "%s is for connect; listen binds to its --tcp address",
@@ -321,7 +333,13 @@ static int run_listen(struct cli *cli, const struct cli_cmd *cmd, int argc, char
         return rc;
     if (optind < argc)
         return cli_usage(cmd, "unexpected argument '%s'", argv[optind]);
-    if (split_addr(a.tcp, host, port) != 0)
+    if (a.udp) {
+        if (net_split_addr(a.udp, host, port) != 0)
+            return cli_usage(cmd, "--udp '%s' is not ADDR:PORT (e.g. 0.0.0.0:7001, [::]:7001)",
+                             a.udp);
+        return udp_listen(cli, host, port, a.exec, a.once);
+    }
+    if (net_split_addr(a.tcp, host, port) != 0)
         return cli_usage(cmd, "--tcp '%s' is not ADDR:PORT (e.g. 0.0.0.0:7001, [::]:7001)", a.tcp);
 
     pl_identity *id = NULL;
@@ -394,17 +412,24 @@ static int run_connect(struct cli *cli, const struct cli_cmd *cmd, int argc, cha
         return cli_usage(cmd, "give the fingerprint of the peer");
     if (optind + 1 < argc)
         return cli_usage(cmd, "unexpected argument '%s'", argv[optind + 1]);
-    if (a.tcp && (split_addr(a.tcp, host, port) != 0 || !host[0]))
+    if (a.tcp && (net_split_addr(a.tcp, host, port) != 0 || !host[0]))
         return cli_usage(cmd, "--tcp '%s' is not HOST:PORT (e.g. 192.0.2.7:7001)", a.tcp);
-    if (a.bind && split_addr(a.bind, bhost, bport) != 0)
+    if (a.bind && net_split_addr(a.bind, bhost, bport) != 0)
         return cli_usage(cmd, "--bind '%s' is not ADDR:PORT (e.g. 0.0.0.0:7001)", a.bind);
-    if (a.accept && split_addr(a.accept, ahost, aport) != 0)
+    if (a.accept && net_split_addr(a.accept, ahost, aport) != 0)
         return cli_usage(cmd, "--accept '%s' is not ADDR:PORT (e.g. 0.0.0.0:7001)", a.accept);
     int have_fp = optind < argc;
     if (have_fp) {
         rc = cli_parse_fingerprint(&expected, argv[optind], "the peer");
         if (rc != EXIT_OK)
             return rc;
+    }
+    if (a.udp) {
+        if (net_split_addr(a.udp, host, port) != 0 || !host[0])
+            return cli_usage(cmd, "--udp '%s' is not HOST:PORT (e.g. 192.0.2.7:7001)", a.udp);
+        if (!have_fp)
+            return cli_usage(cmd, "give the fingerprint of the peer");
+        return udp_connect(cli, a.udp, host, port, &expected);
     }
     if (a.fd >= 0) {
         int type = 0;

@@ -18,8 +18,8 @@
 #endif
 
 static const struct cli_cmd *const commands[] = {
-    &cli_cmd_keygen,  &cli_cmd_id,       &cli_cmd_trust,    &cli_cmd_record,    &cli_cmd_listen,
-    &cli_cmd_connect, &cli_cmd_announce, &cli_cmd_discover, &cli_cmd_directory,
+    &cli_cmd_keygen,  &cli_cmd_id,   &cli_cmd_trust,    &cli_cmd_record,   &cli_cmd_listen,
+    &cli_cmd_connect, &cli_cmd_ping, &cli_cmd_announce, &cli_cmd_discover, &cli_cmd_directory,
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 

@@ -1,0 +1,850 @@
+/*
+ * udp.c - the datagram transport on a UDP socket (peerlink.h, "Runtime:
+ * the datagram transport over UDP"): one libuv loop drives one sans-IO
+ * engine (src/dgram/). Datagrams and the loop's monotonic clock go in;
+ * the engine's datagrams go out with uv_udp_try_send (a full socket
+ * buffer drops the datagram, as the network would, and the engine's
+ * timers resend); its events become the application's callbacks. Also
+ * the stream convention of the tool (docs/protocol.md §9.8): a connection
+ * joined to two descriptors.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+#include <uv.h>
+
+#include "dgram/engine.h"
+#include "peerlink.h"
+#include "util/util.h"
+
+#define RECV_BUF   65536
+#define READ_CHUNK 65536 /* bytes of in_fd per message */
+#define PINGS      16
+
+struct cbreq {
+    struct cbreq *next;
+    uint64_t id;
+    pl_udp_reply_fn cb;
+    void *user;
+};
+
+struct cbping {
+    uint64_t seq, t0_ns;
+    pl_udp_pong_fn cb;
+    void *user;
+};
+
+struct pl_udp_conn {
+    pl_udp *u;
+    pl_dg_conn *dg;
+    struct pl_udp_conn *next;
+    pl_udp_info info;
+    int established, ended, handles;
+    struct cbreq *reqs;
+    struct cbping pings[PINGS];
+    uint64_t ping_seq;
+    /* joined to descriptors */
+    int joined, in_fd, out_fd, in_pollable, in_active, in_done, got_eof, shut;
+    uv_poll_t in_poll;
+    uv_idle_t in_idle;
+};
+
+struct pl_udp {
+    uv_loop_t loop;
+    uv_udp_t sock;
+    uv_timer_t timer;
+    int family; /* of the socket */
+    pl_dg_engine *e;
+    pl_udp_handler h;
+    void *user;
+    char local[PL_TCP_ADDR_MAX];
+    int draining, err;
+    struct pl_udp_conn *conns;
+    uint64_t sent_dropped;
+    uint8_t rbuf[RECV_BUF];
+    uint8_t obuf[2048];
+};
+
+static int os_random(void *user, uint8_t *out, size_t len)
+{
+    (void)user;
+    randombytes_buf(out, len);
+    return 0;
+}
+
+static uint64_t now_ms(pl_udp *u)
+{
+    uv_update_time(&u->loop);
+    return uv_now(&u->loop);
+}
+
+/* ---- addresses --------------------------------------------------------- */
+
+static void format_sa(const struct sockaddr *sa, char *out, size_t cap)
+{
+    char host[64] = "?";
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)sa;
+        (void)uv_ip4_name(a, host, sizeof host);
+        snprintf(out, cap, "%s:%d", host, ntohs(a->sin_port));
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)sa;
+        (void)uv_ip6_name(a, host, sizeof host);
+        snprintf(out, cap, "[%s]:%d", host, ntohs(a->sin6_port));
+    } else {
+        snprintf(out, cap, "?");
+    }
+}
+
+static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
+/* The engine's form: IPv4 address and port (6 bytes; a v4-mapped IPv6
+ * address counts as IPv4) or IPv6 address and port (18). */
+static int to_dg(const struct sockaddr *sa, pl_dg_addr *a)
+{
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+        a->len = 6;
+        memcpy(a->b, &in->sin_addr, 4);
+        memcpy(a->b + 4, &in->sin_port, 2);
+        return PL_OK;
+    }
+    if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in = (const struct sockaddr_in6 *)sa;
+        if (memcmp(in->sin6_addr.s6_addr, v4mapped, 12) == 0) {
+            a->len = 6;
+            memcpy(a->b, in->sin6_addr.s6_addr + 12, 4);
+        } else {
+            a->len = 18;
+            memcpy(a->b, in->sin6_addr.s6_addr, 16);
+        }
+        memcpy(a->b + a->len - 2, &in->sin6_port, 2);
+        return PL_OK;
+    }
+    return PL_ERR_INVAL;
+}
+
+/* Back to a socket address the socket's family can send to. */
+static int from_dg(const pl_udp *u, const pl_dg_addr *a, struct sockaddr_storage *ss)
+{
+    memset(ss, 0, sizeof *ss);
+    if (a->len == 6 && u->family == AF_INET) {
+        struct sockaddr_in *in = (struct sockaddr_in *)ss;
+        in->sin_family = AF_INET;
+        memcpy(&in->sin_addr, a->b, 4);
+        memcpy(&in->sin_port, a->b + 4, 2);
+        return PL_OK;
+    }
+    if (u->family == AF_INET6 && (a->len == 6 || a->len == 18)) {
+        struct sockaddr_in6 *in = (struct sockaddr_in6 *)ss;
+        in->sin6_family = AF_INET6;
+        if (a->len == 6) {
+            memcpy(in->sin6_addr.s6_addr, v4mapped, 12);
+            memcpy(in->sin6_addr.s6_addr + 12, a->b, 4);
+        } else {
+            memcpy(in->sin6_addr.s6_addr, a->b, 16);
+        }
+        memcpy(&in->sin6_port, a->b + a->len - 2, 2);
+        return PL_OK;
+    }
+    return PL_ERR_INVAL;
+}
+
+static void format_dg(const pl_dg_addr *a, char *out, size_t cap)
+{
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    if (a->len == 6) {
+        struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+        in->sin_family = AF_INET;
+        memcpy(&in->sin_addr, a->b, 4);
+        memcpy(&in->sin_port, a->b + 4, 2);
+    } else if (a->len == 18) {
+        struct sockaddr_in6 *in = (struct sockaddr_in6 *)&ss;
+        in->sin6_family = AF_INET6;
+        memcpy(in->sin6_addr.s6_addr, a->b, 16);
+        memcpy(&in->sin6_port, a->b + 16, 2);
+    }
+    format_sa((const struct sockaddr *)&ss, out, cap);
+}
+
+static int resolve(pl_udp *u, const char *host, const char *port, int passive,
+                   struct sockaddr_storage *out)
+{
+    uv_getaddrinfo_t req;
+    struct addrinfo hints;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = passive ? AF_UNSPEC : u->family;
+    hints.ai_socktype = SOCK_DGRAM;
+    hints.ai_flags = passive ? AI_PASSIVE : (u->family == AF_INET6 ? AI_V4MAPPED : 0);
+    int e = uv_getaddrinfo(&u->loop, &req, NULL, host && host[0] ? host : NULL, port, &hints);
+    if (e != 0) {
+        errno = EINVAL;
+        return PL_ERR_IO;
+    }
+    int rc = PL_ERR_IO;
+    if (req.addrinfo && req.addrinfo->ai_addrlen <= sizeof *out) {
+        memcpy(out, req.addrinfo->ai_addr, req.addrinfo->ai_addrlen);
+        rc = PL_OK;
+    }
+    uv_freeaddrinfo(req.addrinfo);
+    return rc;
+}
+
+/* ---- moving datagrams and events ------------------------------------------ */
+
+static void after(pl_udp *u);
+
+static void flush(pl_udp *u)
+{
+    pl_dg_addr to;
+    int n;
+    while ((n = pl_dg_output(u->e, &to, u->obuf, sizeof u->obuf)) > 0) {
+        struct sockaddr_storage ss;
+        if (from_dg(u, &to, &ss) != PL_OK) {
+            u->sent_dropped++;
+            continue;
+        }
+        uv_buf_t b = uv_buf_init((char *)u->obuf, (unsigned)n);
+        if (uv_udp_try_send(&u->sock, &b, 1, (const struct sockaddr *)&ss) < 0)
+            u->sent_dropped++; /* the socket is full: lost, as on the wire */
+    }
+}
+
+static void on_timer(uv_timer_t *t);
+
+static void arm(pl_udp *u)
+{
+    uint64_t d = pl_dg_deadline(u->e), now = uv_now(&u->loop);
+    if (d == UINT64_MAX)
+        uv_timer_stop(&u->timer);
+    else
+        uv_timer_start(&u->timer, on_timer, d > now ? d - now : 0, 0);
+}
+
+/* ---- connections ---------------------------------------------------------- */
+
+static void on_conn_handle_closed(uv_handle_t *h)
+{
+    pl_udp_conn *w = h->data;
+    if (--w->handles == 0)
+        free(w);
+}
+
+static pl_udp_conn *conn_new(pl_udp *u, pl_dg_conn *dg, int initiator)
+{
+    pl_udp_conn *w = calloc(1, sizeof *w);
+    if (!w)
+        return NULL;
+    w->u = u;
+    w->dg = dg;
+    w->in_fd = w->out_fd = -1;
+    w->info.initiator = initiator;
+    format_dg(pl_dg_conn_addr(dg), w->info.remote, sizeof w->info.remote);
+    if (pl_dg_conn_peer(dg, &w->info.peer) != PL_OK)
+        memset(&w->info.peer, 0, sizeof w->info.peer);
+    pl_dg_conn_set_user(dg, w);
+    w->next = u->conns;
+    u->conns = w;
+    return w;
+}
+
+static void in_stop(pl_udp_conn *w)
+{
+    if (!w->in_active)
+        return;
+    w->in_active = 0;
+    if (w->in_pollable)
+        uv_poll_stop(&w->in_poll);
+    else
+        uv_idle_stop(&w->in_idle);
+}
+
+static void close_fds(pl_udp_conn *w)
+{
+    in_stop(w);
+    if (w->in_fd >= 0)
+        close(w->in_fd);
+    if (w->out_fd >= 0)
+        close(w->out_fd);
+    w->in_fd = w->out_fd = -1;
+}
+
+/* The connection is over: tell the application, forget it. */
+static void conn_end(pl_udp_conn *w, int err, const char *why)
+{
+    pl_udp *u = w->u;
+    if (w->ended)
+        return;
+    w->ended = 1;
+    if (w->joined && err == PL_ERR_CLOSED && w->in_done && w->got_eof)
+        err = PL_OK;  /* both streams ended; the peer's close crossed ours */
+    while (w->reqs) { /* the engine failed them first; this is belt and braces */
+        struct cbreq *r = w->reqs;
+        w->reqs = r->next;
+        r->cb(r->user, err ? err : PL_ERR_CLOSED, why, NULL, 0);
+        free(r);
+    }
+    close_fds(w);
+    for (pl_udp_conn **pp = &u->conns; *pp; pp = &(*pp)->next)
+        if (*pp == w) {
+            *pp = w->next;
+            break;
+        }
+    if (u->h.closed)
+        u->h.closed(u->user, w, &w->info, err, why);
+    pl_dg_conn_close(w->dg);
+    w->dg = NULL;
+    if (w->joined) {
+        w->handles = 1;
+        uv_close(w->in_pollable ? (uv_handle_t *)&w->in_poll : (uv_handle_t *)&w->in_idle,
+                 on_conn_handle_closed);
+    } else {
+        free(w);
+    }
+}
+
+/* ---- the stream convention (docs/protocol.md §9.8) ----------------------- */
+
+static void in_start(pl_udp_conn *w);
+
+static void in_ready(pl_udp_conn *w)
+{
+    static uint8_t buf[READ_CHUNK];
+    pl_udp *u = w->u;
+    if (w->in_done || w->ended)
+        return;
+    if (pl_dg_conn_pending(w->dg) >= PL_UDP_STREAM_HI) {
+        in_stop(w); /* resumed by after() as acknowledgements come */
+        return;
+    }
+    ssize_t n = read(w->in_fd, buf, sizeof buf);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
+        return;
+    if (n < 0)
+        pl_log(PL_LOG_WARN, "reading the local input: %s", strerror(errno));
+    if (n <= 0) { /* EOF (or an error, which ends our side the same way) */
+        w->in_done = 1;
+        in_stop(w);
+        close(w->in_fd);
+        w->in_fd = -1;
+        n = 0;
+    }
+    /* below the high mark (a quarter of the engine's queue) this cannot be refused */
+    if (pl_dg_msg_send(w->dg, now_ms(u), buf, (size_t)n, false, 0, NULL) != PL_OK)
+        pl_log(PL_LOG_WARN, "the engine refused %zd bytes of the local input", n);
+    after(u);
+}
+
+static void on_in_poll(uv_poll_t *p, int status, int events)
+{
+    (void)events;
+    pl_udp_conn *w = p->data;
+    if (status < 0) {
+        w->in_done = 1;
+        in_stop(w);
+        return;
+    }
+    in_ready(w);
+}
+
+static void on_in_idle(uv_idle_t *i)
+{
+    in_ready(i->data);
+}
+
+static void in_start(pl_udp_conn *w)
+{
+    if (w->in_done || w->in_active || w->ended)
+        return;
+    w->in_active = 1;
+    if (w->in_pollable)
+        uv_poll_start(&w->in_poll, UV_READABLE, on_in_poll);
+    else
+        uv_idle_start(&w->in_idle, on_in_idle);
+}
+
+static int write_all(int fd, const uint8_t *p, size_t len)
+{
+    while (len) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            struct pollfd pfd = {fd, POLLOUT, 0};
+            (void)poll(&pfd, 1, 1000);
+            continue;
+        }
+        if (n <= 0)
+            return -1;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+static void stream_in(pl_udp_conn *w, const uint8_t *msg, size_t len)
+{
+    if (w->got_eof)
+        return; /* nothing counts after the end */
+    if (len == 0) {
+        w->got_eof = 1;
+        if (w->out_fd >= 0)
+            close(w->out_fd);
+        w->out_fd = -1;
+        return;
+    }
+    if (w->out_fd >= 0 && write_all(w->out_fd, msg, len) != 0) {
+        pl_log(PL_LOG_WARN, "writing the local output: %s", strerror(errno));
+        close(w->out_fd); /* what else the peer sends is dropped */
+        w->out_fd = -1;
+    }
+}
+
+/* Streams that can go on, and the close once both are done. */
+static void streams(pl_udp *u)
+{
+    for (pl_udp_conn *w = u->conns; w; w = w->next) {
+        if (!w->joined || w->ended)
+            continue;
+        if (!w->in_done && !w->in_active && pl_dg_conn_pending(w->dg) < PL_UDP_STREAM_HI / 2)
+            in_start(w);
+        if (w->in_done && w->got_eof && !w->shut && pl_dg_conn_pending(w->dg) == 0) {
+            w->shut = 1;
+            if (pl_dg_shutdown(w->dg, now_ms(u)) != PL_OK)
+                pl_log(PL_LOG_WARN, "cannot close a finished stream");
+        }
+    }
+}
+
+/* ---- events ------------------------------------------------------------------ */
+
+static void handle(pl_udp *u, pl_dg_event *ev)
+{
+    pl_udp_conn *w = ev->conn ? pl_dg_conn_user(ev->conn) : NULL;
+    switch (ev->kind) {
+    case PL_DG_EV_ESTABLISHED:
+        if (!w && !(w = conn_new(u, ev->conn, 0))) {
+            pl_dg_conn_close(ev->conn);
+            return;
+        }
+        w->established = 1;
+        if (pl_dg_conn_peer(ev->conn, &w->info.peer) != PL_OK)
+            memset(&w->info.peer, 0, sizeof w->info.peer);
+        if (u->h.established && u->h.established(u->user, w, &w->info) != 0 && !w->ended &&
+            pl_dg_shutdown(w->dg, now_ms(u)) != PL_OK)
+            pl_log(PL_LOG_WARN, "cannot close a connection the application refused");
+        return;
+    case PL_DG_EV_MESSAGE:
+        if (!w)
+            return;
+        if (!w->joined) {
+            if (u->h.message)
+                u->h.message(u->user, w, ev->id, ev->want_reply, ev->msg, ev->msg_len);
+            else if (ev->want_reply &&
+                     pl_dg_msg_reply(w->dg, now_ms(u), ev->id, NULL, 0, true) != PL_OK)
+                pl_log(PL_LOG_WARN, "cannot refuse a request");
+            if (!w->joined || w->ended)
+                return;
+            /* joined from the callback: this message begins the stream */
+        }
+        stream_in(w, ev->msg, ev->msg_len);
+        return;
+    case PL_DG_EV_REPLY:
+        if (!w)
+            return;
+        for (struct cbreq **pp = &w->reqs; *pp; pp = &(*pp)->next) {
+            if ((*pp)->id == ev->id) {
+                struct cbreq *r = *pp;
+                *pp = r->next;
+                r->cb(r->user, ev->err, ev->why, ev->msg, ev->msg_len);
+                free(r);
+                return;
+            }
+        }
+        return;
+    case PL_DG_EV_PONG:
+        if (!w)
+            return;
+        for (int i = 0; i < PINGS; i++) {
+            struct cbping *p = &w->pings[i];
+            if (p->seq == ev->id && p->cb) {
+                uint64_t rtt = (uv_hrtime() - p->t0_ns) / 1000;
+                pl_udp_pong_fn cb = p->cb;
+                void *user = p->user;
+                memset(p, 0, sizeof *p);
+                cb(user, ev->id, rtt);
+                return;
+            }
+        }
+        return;
+    case PL_DG_EV_REFUSED:
+        if (u->h.refused) {
+            pl_udp_info info;
+            memset(&info, 0, sizeof info);
+            info.peer = ev->peer;
+            format_dg(&ev->addr, info.remote, sizeof info.remote);
+            u->h.refused(u->user, &info);
+        }
+        return;
+    case PL_DG_EV_CLOSED:
+    case PL_DG_EV_FAILED:
+        if (!w) {
+            pl_dg_conn_close(ev->conn);
+            return;
+        }
+        conn_end(w, ev->err, ev->why ? ev->why : pl_strerror(ev->err));
+        return;
+    default: return;
+    }
+}
+
+/* After anything the engine saw: its datagrams out, its events to the
+ * application (which may call back in), streams on, the timer set. */
+static void after(pl_udp *u)
+{
+    flush(u);
+    if (!u->draining) {
+        u->draining = 1;
+        pl_dg_event ev;
+        while (pl_dg_event_next(u->e, &ev)) {
+            handle(u, &ev);
+            free(ev.msg);
+            flush(u);
+        }
+        streams(u);
+        flush(u);
+        u->draining = 0;
+    }
+    arm(u);
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    pl_udp *u = t->data;
+    pl_dg_timer(u->e, now_ms(u));
+    after(u);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    pl_udp *u = h->data;
+    (void)suggested;
+    *buf = uv_buf_init((char *)u->rbuf, sizeof u->rbuf);
+}
+
+static void on_recv(uv_udp_t *sock, ssize_t nread, const uv_buf_t *buf, const struct sockaddr *addr,
+                    unsigned flags)
+{
+    pl_udp *u = sock->data;
+    pl_dg_addr from;
+    (void)flags;
+    if (nread <= 0 || !addr || to_dg(addr, &from) != PL_OK)
+        return; /* nothing, or an error on an unconnected socket: ignore */
+    pl_dg_input(u->e, now_ms(u), &from, (const uint8_t *)buf->base, (size_t)nread);
+    after(u);
+}
+
+/* ---- the API -------------------------------------------------------------------- */
+
+int pl_udp_new(pl_udp **out, const pl_udp_opts *o, const pl_udp_handler *h, void *user)
+{
+    if (!out || !o || !o->id)
+        return PL_ERR_INVAL;
+    *out = NULL;
+    pl_udp *u = calloc(1, sizeof *u);
+    if (!u)
+        return PL_ERR_NOMEM;
+    if (h)
+        u->h = *h;
+    u->user = user;
+    if (uv_loop_init(&u->loop) != 0) {
+        free(u);
+        return PL_ERR_INTERNAL;
+    }
+    struct sockaddr_storage at;
+    u->family = AF_INET;
+    int rc = resolve(u, o->host ? o->host : "0.0.0.0", o->port ? o->port : "0", 1, &at);
+    if (rc == PL_OK) {
+        u->family = at.ss_family;
+        uv_udp_init(&u->loop, &u->sock);
+        u->sock.data = u;
+        int e = uv_udp_bind(&u->sock, (const struct sockaddr *)&at, 0);
+        if (e == 0)
+            e = uv_udp_recv_start(&u->sock, on_alloc, on_recv);
+        if (e != 0) {
+            errno = -e;
+            rc = PL_ERR_IO;
+        }
+        int len = sizeof at;
+        if (rc == PL_OK && uv_udp_getsockname(&u->sock, (struct sockaddr *)&at, &len) == 0)
+            format_sa((const struct sockaddr *)&at, u->local, sizeof u->local);
+    }
+    if (rc == PL_OK) {
+        time_t t = time(NULL);
+        pl_dg_config cfg = {.id = o->id,
+                            .trust = o->trust,
+                            .random = os_random,
+                            .capacity_per_s = o->capacity_per_s,
+                            .now_s = t < 0 ? 0 : (uint64_t)t};
+        rc = pl_dg_new(&u->e, &cfg);
+    }
+    uv_timer_init(&u->loop, &u->timer);
+    u->timer.data = u;
+    if (rc != PL_OK) {
+        int saved = errno;
+        pl_udp_free(u);
+        errno = saved;
+        return rc;
+    }
+    *out = u;
+    return PL_OK;
+}
+
+static void on_later_closed(uv_handle_t *h);
+
+static void close_handle(uv_handle_t *h, void *arg)
+{
+    pl_udp *u = arg;
+    if (uv_is_closing(h))
+        return;
+    /* a pl_udp_after timer owns its memory */
+    uv_close(h, h->type == UV_TIMER && h != (uv_handle_t *)&u->timer ? on_later_closed : NULL);
+}
+
+void pl_udp_free(pl_udp *u)
+{
+    if (!u)
+        return;
+    while (u->conns) {
+        pl_udp_conn *w = u->conns;
+        u->conns = w->next;
+        while (w->reqs) {
+            struct cbreq *r = w->reqs;
+            w->reqs = r->next;
+            free(r);
+        }
+        close_fds(w);
+        if (w->joined) {
+            w->handles = 1;
+            uv_close(w->in_pollable ? (uv_handle_t *)&w->in_poll : (uv_handle_t *)&w->in_idle,
+                     on_conn_handle_closed);
+        } else {
+            free(w);
+        }
+    }
+    uv_walk(&u->loop, close_handle, u);
+    (void)uv_run(&u->loop, UV_RUN_DEFAULT);
+    (void)uv_loop_close(&u->loop);
+    pl_dg_free(u->e);
+    free(u);
+}
+
+const char *pl_udp_local(const pl_udp *u)
+{
+    return u->local;
+}
+
+int pl_udp_run(pl_udp *u)
+{
+    if (!u)
+        return PL_ERR_INVAL;
+    u->err = PL_OK;
+    after(u);
+    (void)uv_run(&u->loop, UV_RUN_DEFAULT);
+    return u->err;
+}
+
+void pl_udp_stop(pl_udp *u)
+{
+    uv_stop(&u->loop);
+}
+
+struct later {
+    uv_timer_t t;
+    void (*cb)(void *);
+    void *user;
+};
+
+static void on_later_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void on_later(uv_timer_t *t)
+{
+    struct later *l = t->data;
+    l->cb(l->user);
+    uv_close((uv_handle_t *)&l->t, on_later_closed);
+}
+
+int pl_udp_after(pl_udp *u, unsigned ms, void (*cb)(void *user), void *user)
+{
+    if (!u || !cb)
+        return PL_ERR_INVAL;
+    struct later *l = calloc(1, sizeof *l);
+    if (!l)
+        return PL_ERR_NOMEM;
+    l->cb = cb;
+    l->user = user;
+    uv_timer_init(&u->loop, &l->t);
+    l->t.data = l;
+    uv_timer_start(&l->t, on_later, ms, 0);
+    return PL_OK;
+}
+
+int pl_udp_dial(pl_udp *u, const char *host, const char *port, const pl_fingerprint *peer,
+                pl_udp_conn **out)
+{
+    if (!u || !host || !port || !peer || !out)
+        return PL_ERR_INVAL;
+    struct sockaddr_storage ss;
+    pl_dg_addr to;
+    int rc = resolve(u, host, port, 0, &ss);
+    if (rc != PL_OK)
+        return rc;
+    if (to_dg((const struct sockaddr *)&ss, &to) != PL_OK)
+        return PL_ERR_INVAL;
+    pl_dg_conn *dg = NULL;
+    rc = pl_dg_connect(u->e, now_ms(u), &to, peer, NULL, 0, false, &dg);
+    if (rc != PL_OK)
+        return rc;
+    pl_udp_conn *w = conn_new(u, dg, 1);
+    if (!w) {
+        pl_dg_conn_close(dg);
+        return PL_ERR_NOMEM;
+    }
+    w->info.peer = *peer;
+    *out = w;
+    after(u);
+    return PL_OK;
+}
+
+int pl_udp_request(pl_udp_conn *c, const uint8_t *msg, size_t len, unsigned timeout_ms,
+                   pl_udp_reply_fn cb, void *user)
+{
+    if (!c || c->ended || !cb)
+        return PL_ERR_INVAL;
+    struct cbreq *r = calloc(1, sizeof *r);
+    if (!r)
+        return PL_ERR_NOMEM;
+    int rc = pl_dg_msg_send(c->dg, now_ms(c->u), msg, len, true, timeout_ms, &r->id);
+    if (rc != PL_OK) {
+        free(r);
+        return rc;
+    }
+    r->cb = cb;
+    r->user = user;
+    r->next = c->reqs;
+    c->reqs = r;
+    after(c->u);
+    return PL_OK;
+}
+
+int pl_udp_send(pl_udp_conn *c, const uint8_t *msg, size_t len)
+{
+    if (!c || c->ended || c->joined)
+        return PL_ERR_INVAL;
+    int rc = pl_dg_msg_send(c->dg, now_ms(c->u), msg, len, false, 0, NULL);
+    if (rc == PL_OK)
+        after(c->u);
+    return rc;
+}
+
+int pl_udp_reply(pl_udp_conn *c, uint64_t id, const uint8_t *msg, size_t len, int refuse)
+{
+    if (!c || c->ended)
+        return PL_ERR_INVAL;
+    int rc = pl_dg_msg_reply(c->dg, now_ms(c->u), id, msg, len, refuse != 0);
+    if (rc == PL_OK)
+        after(c->u);
+    return rc;
+}
+
+int pl_udp_ping(pl_udp_conn *c, pl_udp_pong_fn cb, void *user, uint64_t *seq)
+{
+    if (!c || c->ended || !cb)
+        return PL_ERR_INVAL;
+    int rc = pl_dg_ping(c->dg, now_ms(c->u));
+    if (rc != PL_OK)
+        return rc;
+    struct cbping *p = &c->pings[c->ping_seq % PINGS];
+    p->seq = ++c->ping_seq; /* the engine numbers its pings the same way */
+    p->t0_ns = uv_hrtime();
+    p->cb = cb;
+    p->user = user;
+    if (seq)
+        *seq = p->seq;
+    after(c->u);
+    return PL_OK;
+}
+
+int pl_udp_join(pl_udp_conn *c, int in_fd, int out_fd)
+{
+    if (!c || c->ended || c->joined || !c->established || in_fd < 0 || out_fd < 0)
+        return PL_ERR_INVAL;
+    pl_udp *u = c->u;
+    c->joined = c->info.joined = 1;
+    c->in_fd = in_fd;
+    c->out_fd = out_fd;
+    c->in_poll.data = c->in_idle.data = c;
+    if (uv_poll_init(&u->loop, &c->in_poll, in_fd) == 0) {
+        c->in_pollable = 1;
+    } else {
+        c->in_pollable = 0; /* a regular file: read it when idle */
+        uv_idle_init(&u->loop, &c->in_idle);
+    }
+    c->in_poll.data = c->in_idle.data = c;
+    in_start(c);
+    after(u);
+    return PL_OK;
+}
+
+int pl_udp_shutdown(pl_udp_conn *c)
+{
+    if (!c || c->ended)
+        return PL_ERR_INVAL;
+    int rc = pl_dg_shutdown(c->dg, now_ms(c->u));
+    if (rc == PL_OK)
+        after(c->u);
+    return rc;
+}
+
+size_t pl_udp_pending(const pl_udp_conn *c)
+{
+    return c && !c->ended ? pl_dg_conn_pending(c->dg) : 0;
+}
+
+void pl_udp_conn_info(const pl_udp_conn *c, pl_udp_info *out)
+{
+    *out = c->info;
+}
+
+void pl_udp_stats_get(pl_udp *u, pl_udp_stats *out)
+{
+    pl_dg_stats st;
+    pl_dg_stats_get(u->e, &st);
+    memset(out, 0, sizeof *out);
+    out->difficulty = pl_dg_difficulty(u->e, now_ms(u));
+    out->rx = st.rx;
+    out->rx_dropped = st.rx_dropped;
+    out->hellos = st.hellos;
+    out->cookies_sent = st.cookies_sent;
+    out->initiates = st.initiates;
+    out->stale_cookie = st.stale_cookie;
+    out->bad_cookie = st.bad_cookie;
+    out->reused_cookie = st.reused_cookie;
+    out->no_work = st.no_work;
+    out->pk_ops = st.pk_ops;
+    out->established = st.established;
+    out->refused = st.refusals;
+    for (pl_udp_conn *w = u->conns; w; w = w->next)
+        out->conns++;
+}
