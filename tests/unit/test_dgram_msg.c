@@ -293,7 +293,12 @@ static void refused_peer(void **state)
     assert_true(next(&p.a, &ev));
     assert_int_equal(ev.kind, PL_DG_EV_FAILED);
     assert_int_equal(ev.err, PL_ERR_REFUSED);
-    assert_false(next(&p.b, &ev)); /* b made nothing */
+    assert_true(next(&p.b, &ev)); /* b made nothing, and says whom it refused */
+    assert_int_equal(ev.kind, PL_DG_EV_REFUSED);
+    assert_null(ev.conn);
+    assert_true(pl_fingerprint_equal(&ev.peer, &p.a.fp));
+    assert_memory_equal(&ev.addr, &p.a.addr, sizeof ev.addr);
+    assert_false(next(&p.b, &ev));
     pair_free(&p);
 }
 
