@@ -181,9 +181,10 @@ static int resolve(pl_udp *u, const char *host, const char *port, int passive,
     uv_getaddrinfo_t req;
     struct addrinfo hints;
     memset(&hints, 0, sizeof hints);
-    hints.ai_family = passive ? AF_UNSPEC : u->family;
+    /* a dual-stack socket reaches both families; an IPv4 one only IPv4 */
+    hints.ai_family = passive || u->family == AF_INET6 ? AF_UNSPEC : AF_INET;
     hints.ai_socktype = SOCK_DGRAM;
-    hints.ai_flags = passive ? AI_PASSIVE : (u->family == AF_INET6 ? AI_V4MAPPED : 0);
+    hints.ai_flags = passive ? AI_PASSIVE : 0;
     int e = uv_getaddrinfo(&u->loop, &req, NULL, host && host[0] ? host : NULL, port, &hints);
     if (e != 0) {
         errno = EINVAL;
@@ -571,12 +572,18 @@ int pl_udp_new(pl_udp **out, const pl_udp_opts *o, const pl_udp_handler *h, void
     }
     struct sockaddr_storage at;
     u->family = AF_INET;
-    int rc = resolve(u, o->host ? o->host : "0.0.0.0", o->port ? o->port : "0", 1, &at);
+    /* No address given: dual stack ("::", IPv4 peers as v4-mapped), or
+     * IPv4 alone where the machine has no IPv6. */
+    int rc = resolve(u, o->host ? o->host : "::", o->port ? o->port : "0", 1, &at);
     if (rc == PL_OK) {
         u->family = at.ss_family;
         uv_udp_init(&u->loop, &u->sock);
         u->sock.data = u;
         int e = uv_udp_bind(&u->sock, (const struct sockaddr *)&at, 0);
+        if (e != 0 && !o->host && resolve(u, "0.0.0.0", o->port ? o->port : "0", 1, &at) == PL_OK) {
+            u->family = AF_INET;
+            e = uv_udp_bind(&u->sock, (const struct sockaddr *)&at, 0);
+        }
         if (e == 0)
             e = uv_udp_recv_start(&u->sock, on_alloc, on_recv);
         if (e != 0) {

@@ -371,9 +371,10 @@ static int run_listen(struct cli *cli, const struct cli_cmd *cmd, int argc, char
 
 const struct cli_cmd cli_cmd_listen = {
     "listen",
-    "accept trusted peers over TLS and join them to stdin/stdout or a command",
+    "accept trusted peers over TLS or UDP and join them to stdin/stdout or a command",
     "listen --tcp ADDR:PORT [--exec CMD] [--once] [--name NAME]\n"
-    "       [--client-only | --server-only]",
+    "       [--client-only | --server-only]\n"
+    "       peerlink listen --udp ADDR:PORT [--exec CMD] [--once]",
     "Listens on ADDR:PORT (port 0 picks a free one; the address is printed on\n"
     "stderr as \"listening on ADDR:PORT\") and accepts peers that the trust store\n"
     "allows. Each peer is authenticated inside the TLS 1.3 handshake by the\n"
@@ -382,8 +383,15 @@ const struct cli_cmd cli_cmd_listen = {
     "time), or with --exec to a new `sh -c CMD` whose input is what the peer\n"
     "sends and whose output goes back to the peer.\n"
     "\n"
+    "With --udp the datagram transport is used instead: a 1-RTT handshake\n"
+    "guarded by cookies and a proof of work that rises with load; a peer the\n"
+    "trust store does not allow is told so and named here. The stream is carried\n"
+    "as reliable messages; a peer is joined to input and output when its stream\n"
+    "begins, so `peerlink ping` never takes them, nor counts for --once.\n"
+    "\n"
     "Options:\n"
     "  --tcp ADDR:PORT   where to listen (0.0.0.0:7001, [::]:7001, 127.0.0.1:0)\n"
+    "  --udp ADDR:PORT   the same, over UDP\n"
     "  --exec CMD        serve each peer with its own `sh -c CMD`\n"
     "  --once            accept one connection, then exit with its status\n"
     "  --name NAME       display name shown to peers (default \"peerlink\")\n"
@@ -483,10 +491,11 @@ static int run_connect(struct cli *cli, const struct cli_cmd *cmd, int argc, cha
 
 const struct cli_cmd cli_cmd_connect = {
     "connect",
-    "dial a peer over TLS, check its fingerprint, join it to stdin/stdout",
+    "dial a peer over TLS or UDP, check its fingerprint, join it to stdin/stdout",
     "connect --tcp HOST:PORT FINGERPRINT [--bind ADDR:PORT | --accept ADDR:PORT]\n"
     "       [--name NAME] [--client-only | --server-only]\n"
-    "       peerlink connect --fd N [FINGERPRINT] [--name NAME]",
+    "       peerlink connect --fd N [FINGERPRINT] [--name NAME]\n"
+    "       peerlink connect --udp HOST:PORT FINGERPRINT",
     "Dials HOST:PORT and runs TLS 1.3 in which the peer must prove the key whose\n"
     "fingerprint is FINGERPRINT (a peer the trust store denies is refused even\n"
     "then). Once connected, standard input goes to the peer and what the peer\n"
@@ -507,8 +516,15 @@ const struct cli_cmd cli_cmd_connect = {
     "both, may send the first ClientHello. Without FINGERPRINT the trust store\n"
     "decides who is accepted.\n"
     "\n"
+    "With --udp, the datagram transport: the peer must prove the key in a 1-RTT\n"
+    "handshake (after the proof of work it asks, if any) and must trust this\n"
+    "node, or it says so and we exit at once; with no answer in 10 s we exit too\n"
+    "(nobody there, or it is not FINGERPRINT: a node ignores handshakes meant\n"
+    "for another key).\n"
+    "\n"
     "Options:\n"
     "  --tcp HOST:PORT   the peer's address\n"
+    "  --udp HOST:PORT   the peer's address, over UDP\n"
     "  --bind ADDR:PORT  bind the local end first (SO_REUSEADDR)\n"
     "  --accept ADDR:PORT  also accept the peer's own dial here\n"
     "  --fd N            run TLS on the connected socket N (STARTTLS)\n"
