@@ -2,7 +2,8 @@
 # demo.sh - two nodes, alice and bob, meet knowing only each other's
 # fingerprint: identities, trust, signed record sets, a forgery refused; then
 # a directory on loopback, where alice announces herself and bob finds her
-# over DNS and connects to her over TLS, her key proven in the handshake.
+# over DNS and connects to her over TLS, her key proven in the handshake;
+# last, the same over the datagram transport: a ping and a file over UDP.
 #
 # Usage: scripts/demo.sh [PATH_TO_PEERLINK]
 #   (default: build/tools/peerlink/peerlink under the source tree)
@@ -158,5 +159,26 @@ wait "$alice_pid" || die "alice's side of the connection failed: $(cat "$work/al
 sed 's/^/    /' "$work/alice.err"
 grep -qx "hello alice, this is bob" "$work/alice.got" || die "alice did not get bob's line"
 echo "    alice received: $(cat "$work/alice.got")"
+
+step "alice also listens over UDP; bob pings her: handshake time and round trips"
+XDG_CONFIG_HOME="$work/alice" HOME="$work/alice" timeout 60 "$PEERLINK" listen \
+    --udp 127.0.0.1:0 --once </dev/null >"$work/alice.udp" 2>"$work/alice.uerr" &
+alice_pid=$!
+for _ in $(seq 1 100); do
+    grep -q "listening on" "$work/alice.uerr" 2>/dev/null && break
+    sleep 0.05
+done
+alice_udp=$(sed -n 's/.*listening on \(127\.0\.0\.1:[0-9]*\) (udp).*/\1/p' "$work/alice.uerr")
+[ -n "$alice_udp" ] || die "alice could not listen over UDP: $(cat "$work/alice.uerr")"
+as bob ping --udp "$alice_udp" "$alice_fp" -c 3 -i 100 || die "bob could not ping alice"
+
+step "bob sends alice 2 MB over UDP (reliable messages); they arrive intact"
+head -c 2000000 /dev/urandom >"$work/file"
+XDG_CONFIG_HOME="$work/bob" HOME="$work/bob" timeout 30 "$PEERLINK" connect --udp "$alice_udp" \
+    "$alice_fp" <"$work/file" 2>&1 >/dev/null | sed 's/^/    /'
+wait "$alice_pid" || die "alice's side of the UDP connection failed: $(cat "$work/alice.uerr")"
+sed 's/^/    /' "$work/alice.uerr"
+cmp -s "$work/file" "$work/alice.udp" || die "what alice received over UDP differs from bob's file"
+echo "    alice received $(wc -c <"$work/alice.udp") bytes, identical to bob's file"
 
 printf '\n== done: all %d steps behaved as expected\n' "$steps"

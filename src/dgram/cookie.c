@@ -170,9 +170,11 @@ int pl_dg_used_add(pl_dg_used *u, const uint8_t cookie[PL_DG_COOKIE_LEN])
     int g = (int)(e & 1);
     const uint8_t *mac = cookie + 4;
     if (u->epoch[g] != UINT32_MAX && e < u->epoch[g])
-        return PL_ERR_EXPIRED; /* never let an old cookie wipe a newer generation */
-    if (u->epoch[g] != e) {    /* a new epoch takes the generation over */
-        memset(u->slots[g], 0, u->cap * PL_DG_COOKIE_MAC);
+        return PL_ERR_EXPIRED;         /* never let an old cookie wipe a newer generation */
+    if (u->epoch[g] != e) {            /* a new epoch takes the generation over */
+        if (u->epoch[g] != UINT32_MAX) /* (a never-used one is still calloc's zeros:
+                                          touching it would fault in every page) */
+            memset(u->slots[g], 0, u->cap * PL_DG_COOKIE_MAC);
         u->count[g] = 0;
         u->epoch[g] = e;
     }

@@ -3,7 +3,7 @@
 # the demo notices when the tool misbehaves.
 . "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 
-plan 11
+plan 12
 
 root=${PL_SOURCE_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 demo="$root/scripts/demo.sh"
@@ -13,7 +13,7 @@ rc=$?
 err=$(cat "$WORK/demo.err")
 check "the demo exits 0" '[ $rc -eq 0 ]'
 check "it narrates every step" \
-    '[ "$(grep -c "^== " <<<"$out")" -eq 16 ] && [[ $out == *"== done: all 15 steps behaved as expected"* ]]'
+    '[ "$(grep -c "^== " <<<"$out")" -eq 18 ] && [[ $out == *"== done: all 17 steps behaved as expected"* ]]'
 check "it shows two different fingerprints" \
     '[ "$(grep -Eo "ni:///sha3-256;[A-Za-z0-9_-]{43}" <<<"$out" | sort -u | wc -l)" -ge 2 ]'
 check "it draws a QR code" '[[ $out == *"████"* ]]'
@@ -24,6 +24,8 @@ check "it removed its temporary directory" '[ -n "$dir" ] && [ ! -e "$dir" ]'
 
 check "the demo finds alice through the directory and talks to her over TLS" \
     '[[ $out == *"via          DNS, TXT"* && $out == *"alice received: hello alice, this is bob"* ]]'
+check "the demo pings alice and sends her a file over UDP" \
+    '[[ $out == *"3 sent, 3 received, 0% loss"* && $out == *"identical to bob'"'"'s file"* ]]'
 
 run_demo_with() {
     out=$(bash "$demo" "$1" 2>"$WORK/demo.err")
