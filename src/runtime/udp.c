@@ -525,7 +525,7 @@ static void handle(pl_udp *u, pl_dg_event *ev)
             pl_dg_conn_close(ev->conn);
             return;
         }
-        w->established = 1;
+        w->established = w->info.established = 1;
         if (pl_dg_conn_peer(ev->conn, &w->info.peer) != PL_OK)
             memset(&w->info.peer, 0, sizeof w->info.peer);
         if (u->h.established && u->h.established(u->user, w, &w->info) != 0 && !w->ended &&
