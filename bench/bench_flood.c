@@ -519,6 +519,13 @@ int main(int argc, char **argv)
     }
     /* the responder's capacity: the load rule's (2000/s) and its pace in the run */
     unsigned max_bits = 0;
+    double max_pk_rate = 0; /* the responder's public-key handshakes per second, per sample */
+    for (int i = 1; i < R.ns; i++) {
+        double dt = R.s[i].t - R.s[i - 1].t;
+        double r = dt > 0 ? (double)(R.s[i].pk - R.s[i - 1].pk) / 4.0 / dt : 0;
+        if (r > max_pk_rate)
+            max_pk_rate = r;
+    }
     long rss_before = -1, rss_during = -1, rss_after = -1, hwm = -1;
     for (int i = 0; i < R.ns; i++) {
         struct samp *s = &R.s[i];
@@ -536,7 +543,7 @@ int main(int argc, char **argv)
     }
     double spoof_pps = (double)(hellos_sent + junk_sent) / R.attack_for;
     double costly_ps = (double)(costly_refused + costly_other) / R.attack_for;
-    const double capacity = 2000.0;
+    const double capacity = 2000.0; /* the responder's configured capacity (the default) */
     printf("%sflood on loopback: responder pinned to CPU 0, attackers and client on CPU 1\n",
            short_run ? "# " : "");
     if (no_raw)
@@ -564,6 +571,9 @@ int main(int argc, char **argv)
                short_run ? "# " : "", phase_name[p], nlat[p], tried[p],
                tried[p] ? 100.0 * nlat[p] / tried[p] : 0.0, med, p95, mx);
     }
+    printf("%sthe responder's public-key work peaked at %.0f handshakes/s (the load rule raises "
+           "the difficulty above half its capacity, %.0f/s); difficulty at most %u bits\n",
+           short_run ? "# " : "", max_pk_rate, capacity / 2, max_bits);
     printf("%sresponder memory: VmRSS %ld kB before, %ld kB at most during, %ld kB after; VmHWM "
            "%ld kB\n",
            short_run ? "# " : "", rss_before, rss_during, rss_after, hwm);
@@ -601,7 +611,13 @@ int main(int argc, char **argv)
         tried[DURING]);
     TAP(no_raw || spoof_pps > 10 * capacity,
         "the spoofed flood ran at more than 10x the handshake capacity (%.0f/s)", spoof_pps);
-    TAP(max_bits > 0, "the costly attacker's load raised the difficulty (to %u bits)", max_bits);
+    if (max_pk_rate >= 0.6 * capacity)
+        TAP(max_bits > 0, "the costly attacker's load (%.0f/s) raised the difficulty (to %u bits)",
+            max_pk_rate, max_bits);
+    else /* a slow build (sanitizers) cannot load the responder that much */
+        printf("ok %d - the costly attacker's load raised the difficulty # SKIP it reached only "
+               "%.0f handshakes/s, under 60%% of the capacity\n",
+               ++n, max_pk_rate);
     TAP(hwm > 0 && hwm < 64 * 1024, "the responder's memory stayed bounded (VmHWM %ld kB)", hwm);
     return failed ? 1 : 0;
 }

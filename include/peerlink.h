@@ -646,6 +646,7 @@ typedef struct pl_udp_info {
     pl_fingerprint peer;
     char remote[PL_TCP_ADDR_MAX]; /* "address:port" */
     int initiator;                /* 1 when this node started the handshake */
+    int established;              /* 1 once the peer was authenticated */
     int joined;                   /* 1 once joined to descriptors (pl_udp_join) */
 } pl_udp_info;
 

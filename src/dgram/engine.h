@@ -156,6 +156,10 @@ int pl_dg_msg_reply(pl_dg_conn *c, uint64_t now_ms, uint64_t id, const uint8_t *
 /* Send a PING; its PONG gives one RTT sample (PL_DG_EV_PONG). Unreliable:
  * a lost ping gets no event. */
 int pl_dg_ping(pl_dg_conn *c, uint64_t now_ms) PL_WUR;
+/* Hold c's messages: none is delivered while held (except at a close by
+ * the peer); they wait in reassembly, whose window then fills, so the
+ * peer stops sending to this connection alone (backpressure). */
+void pl_dg_conn_hold(pl_dg_conn *c, bool hold);
 /* Message bytes queued or not yet acknowledged on c. */
 size_t pl_dg_conn_pending(const pl_dg_conn *c);
 /* The smoothed RTT in microseconds (0 before a sample). */

@@ -109,6 +109,7 @@ struct rel {
     pl_dg_replay ackset; /* packets we accepted: what our ACK frames report */
     unsigned ack_pending;
     uint64_t ack_at; /* UINT64_MAX: no acknowledgement owed */
+    bool held;       /* pl_dg_conn_hold: nothing delivered */
     /* ping */
     struct ping pings[PINGS_MAX];
     uint64_t ping_seq;

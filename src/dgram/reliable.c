@@ -255,6 +255,15 @@ int pl_dg_ping(pl_dg_conn *c, uint64_t now_ms)
     return send_now(c, pt, sizeof pt);
 }
 
+void pl_dg_conn_hold(pl_dg_conn *c, bool hold)
+{
+    if (!c || c->rel.held == hold)
+        return;
+    c->rel.held = hold;
+    if (!hold && c->state == C_ESTABLISHED)
+        pl_dg_rel_deliver(c);
+}
+
 size_t pl_dg_conn_pending(const pl_dg_conn *c)
 {
     return c ? c->rel.queued : 0;
@@ -525,7 +534,7 @@ void pl_dg_rel_deliver(pl_dg_conn *c)
     struct rel *r = &c->rel;
     for (;;) {
         struct imsg *s = &r->in[r->next_deliver % PL_DG_MSG_WINDOW];
-        if (!s->used || s->got < s->nfrag)
+        if (!s->used || s->got < s->nfrag || (r->held && c->state == C_ESTABLISHED))
             return;
         if (e->ev_len >= EVQ_DELIVER) {
             e->deliver_blocked = true;
@@ -641,9 +650,9 @@ static void on_close(pl_dg_conn *c, const pl_dg_frame *f)
         return;
     }
     send_close(c);        /* the answer the closer waits for */
+    c->state = C_CLOSED;  /* (a held connection delivers now too) */
     pl_dg_rel_deliver(c); /* what arrived before the close still counts */
     pl_dg_rel_fail_requests(c, PL_ERR_CLOSED);
-    c->state = C_CLOSED;
     r->close_sent = true;
     pl_dg_event *ev = pl_dg_push_event(c->e, PL_DG_EV_CLOSED, c);
     ev->err = PL_ERR_CLOSED;

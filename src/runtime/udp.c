@@ -10,7 +10,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <poll.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +25,9 @@
 #include "util/util.h"
 
 #define RECV_BUF   65536
-#define READ_CHUNK 65536 /* bytes of in_fd per message */
+#define READ_CHUNK 65536        /* bytes of in_fd per message */
+#define OUT_HI     (1u << 20)   /* bytes waiting for out_fd: hold the peer's messages above */
+#define OUT_LO     (OUT_HI / 4) /* ... and release them below */
 #define PINGS      16
 
 struct cbreq {
@@ -41,6 +43,12 @@ struct cbping {
     void *user;
 };
 
+struct chunk {
+    struct chunk *next;
+    size_t len, off;
+    uint8_t data[];
+};
+
 struct pl_udp_conn {
     pl_udp *u;
     pl_dg_conn *dg;
@@ -54,6 +62,11 @@ struct pl_udp_conn {
     int joined, in_fd, out_fd, in_pollable, in_active, in_done, got_eof, shut;
     uv_poll_t in_poll;
     uv_idle_t in_idle;
+    /* what the peer sent, waiting for out_fd (written without blocking) */
+    struct chunk *oq, *oq_tail;
+    size_t oq_bytes;
+    int out_pollable, out_active, out_flags, held;
+    uv_poll_t out_poll;
 };
 
 struct pl_udp {
@@ -232,7 +245,7 @@ static void arm(pl_udp *u)
 
 /* ---- connections ---------------------------------------------------------- */
 
-static void on_conn_handle_closed(uv_handle_t *h)
+static void on_conn_handles_closed(uv_handle_t *h)
 {
     pl_udp_conn *w = h->data;
     if (--w->handles == 0)
@@ -268,14 +281,45 @@ static void in_stop(pl_udp_conn *w)
         uv_idle_stop(&w->in_idle);
 }
 
+static void close_out(pl_udp_conn *w)
+{
+    if (w->out_active) {
+        uv_poll_stop(&w->out_poll);
+        w->out_active = 0;
+    }
+    if (w->out_fd >= 0) {
+        (void)fcntl(w->out_fd, F_SETFL, w->out_flags); /* as it was given to us */
+        close(w->out_fd);
+    }
+    w->out_fd = -1;
+    while (w->oq) {
+        struct chunk *k = w->oq;
+        w->oq = k->next;
+        free(k);
+    }
+    w->oq_tail = NULL;
+    w->oq_bytes = 0;
+}
+
 static void close_fds(pl_udp_conn *w)
 {
     in_stop(w);
     if (w->in_fd >= 0)
         close(w->in_fd);
-    if (w->out_fd >= 0)
-        close(w->out_fd);
-    w->in_fd = w->out_fd = -1;
+    w->in_fd = -1;
+    close_out(w);
+}
+
+static void on_conn_handles_closed(uv_handle_t *h);
+
+/* Close the joined connection's handles; the last one frees it. */
+static void close_handles(pl_udp_conn *w)
+{
+    w->handles = 1 + w->out_pollable;
+    uv_close(w->in_pollable ? (uv_handle_t *)&w->in_poll : (uv_handle_t *)&w->in_idle,
+             on_conn_handles_closed);
+    if (w->out_pollable)
+        uv_close((uv_handle_t *)&w->out_poll, on_conn_handles_closed);
 }
 
 /* The connection is over: tell the application, forget it. */
@@ -303,13 +347,10 @@ static void conn_end(pl_udp_conn *w, int err, const char *why)
         u->h.closed(u->user, w, &w->info, err, why);
     pl_dg_conn_close(w->dg);
     w->dg = NULL;
-    if (w->joined) {
-        w->handles = 1;
-        uv_close(w->in_pollable ? (uv_handle_t *)&w->in_poll : (uv_handle_t *)&w->in_idle,
-                 on_conn_handle_closed);
-    } else {
+    if (w->joined)
+        close_handles(w);
+    else
         free(w);
-    }
 }
 
 /* ---- the stream convention (docs/protocol.md §9.8) ----------------------- */
@@ -372,23 +413,62 @@ static void in_start(pl_udp_conn *w)
         uv_idle_start(&w->in_idle, on_in_idle);
 }
 
-static int write_all(int fd, const uint8_t *p, size_t len)
+static void out_flush(pl_udp_conn *w);
+
+static void on_out_poll(uv_poll_t *p, int status, int events)
 {
-    while (len) {
-        ssize_t n = write(fd, p, len);
+    (void)events;
+    pl_udp_conn *w = p->data;
+    if (status < 0) {
+        pl_log(PL_LOG_WARN, "the local output failed: %s", uv_strerror(status));
+        close_out(w);
+        return;
+    }
+    out_flush(w);
+    after(w->u);
+}
+
+/* Write what waits without blocking; hold the peer's messages while much
+ * waits (a slow reader slows this peer alone), release them as it drains. */
+static void out_flush(pl_udp_conn *w)
+{
+    while (w->oq && w->out_fd >= 0) {
+        struct chunk *k = w->oq;
+        ssize_t n = write(w->out_fd, k->data + k->off, k->len - k->off);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            struct pollfd pfd = {fd, POLLOUT, 0};
-            (void)poll(&pfd, 1, 1000);
-            continue;
+            if (w->out_pollable && !w->out_active) {
+                uv_poll_start(&w->out_poll, UV_WRITABLE, on_out_poll);
+                w->out_active = 1;
+            }
+            break;
         }
-        if (n <= 0)
-            return -1;
-        p += n;
-        len -= (size_t)n;
+        if (n <= 0) {
+            pl_log(PL_LOG_WARN, "writing the local output: %s", strerror(errno));
+            close_out(w); /* what else the peer sends is dropped */
+            break;
+        }
+        k->off += (size_t)n;
+        w->oq_bytes -= (size_t)n;
+        if (k->off == k->len) {
+            w->oq = k->next;
+            if (!w->oq)
+                w->oq_tail = NULL;
+            free(k);
+        }
     }
-    return 0;
+    if (!w->oq && w->out_active) {
+        uv_poll_stop(&w->out_poll);
+        w->out_active = 0;
+    }
+    if (!w->oq && w->got_eof && w->out_fd >= 0)
+        close_out(w); /* the peer's end, after all it sent */
+    int hold = w->oq_bytes > OUT_HI || (w->held && w->oq_bytes > OUT_LO);
+    if (hold != w->held && w->dg) {
+        w->held = hold;
+        pl_dg_conn_hold(w->dg, hold != 0);
+    }
 }
 
 static void stream_in(pl_udp_conn *w, const uint8_t *msg, size_t len)
@@ -397,16 +477,25 @@ static void stream_in(pl_udp_conn *w, const uint8_t *msg, size_t len)
         return; /* nothing counts after the end */
     if (len == 0) {
         w->got_eof = 1;
-        if (w->out_fd >= 0)
-            close(w->out_fd);
-        w->out_fd = -1;
-        return;
+    } else if (w->out_fd >= 0) {
+        struct chunk *k = malloc(sizeof *k + len);
+        if (!k) {
+            pl_log(PL_LOG_WARN, "out of memory for the local output");
+            close_out(w);
+            return;
+        }
+        k->next = NULL;
+        k->len = len;
+        k->off = 0;
+        memcpy(k->data, msg, len);
+        if (w->oq_tail)
+            w->oq_tail->next = k;
+        else
+            w->oq = k;
+        w->oq_tail = k;
+        w->oq_bytes += len;
     }
-    if (w->out_fd >= 0 && write_all(w->out_fd, msg, len) != 0) {
-        pl_log(PL_LOG_WARN, "writing the local output: %s", strerror(errno));
-        close(w->out_fd); /* what else the peer sends is dropped */
-        w->out_fd = -1;
-    }
+    out_flush(w);
 }
 
 /* Streams that can go on, and the close once both are done. */
@@ -436,7 +525,7 @@ static void handle(pl_udp *u, pl_dg_event *ev)
             pl_dg_conn_close(ev->conn);
             return;
         }
-        w->established = 1;
+        w->established = w->info.established = 1;
         if (pl_dg_conn_peer(ev->conn, &w->info.peer) != PL_OK)
             memset(&w->info.peer, 0, sizeof w->info.peer);
         if (u->h.established && u->h.established(u->user, w, &w->info) != 0 && !w->ended &&
@@ -639,13 +728,10 @@ void pl_udp_free(pl_udp *u)
             free(r);
         }
         close_fds(w);
-        if (w->joined) {
-            w->handles = 1;
-            uv_close(w->in_pollable ? (uv_handle_t *)&w->in_poll : (uv_handle_t *)&w->in_idle,
-                     on_conn_handle_closed);
-        } else {
+        if (w->joined)
+            close_handles(w);
+        else
             free(w);
-        }
     }
     uv_walk(&u->loop, close_handle, u);
     (void)uv_run(&u->loop, UV_RUN_DEFAULT);
@@ -809,6 +895,12 @@ int pl_udp_join(pl_udp_conn *c, int in_fd, int out_fd)
         uv_idle_init(&u->loop, &c->in_idle);
     }
     c->in_poll.data = c->in_idle.data = c;
+    c->out_flags = fcntl(out_fd, F_GETFL);
+    if (c->out_flags >= 0 && uv_poll_init(&u->loop, &c->out_poll, out_fd) == 0) {
+        c->out_pollable = 1; /* a pipe or socket: written without blocking */
+        c->out_poll.data = c;
+        (void)fcntl(out_fd, F_SETFL, c->out_flags | O_NONBLOCK);
+    }
     in_start(c);
     after(u);
     return PL_OK;

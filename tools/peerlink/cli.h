@@ -115,6 +115,9 @@ extern const struct cli_cmd cli_cmd_directory_serve;
 #define NET_PORT_MAX 32
 /* "HOST:PORT", "[V6]:PORT" or ":PORT" into host (maybe "") and port: 0 or -1. */
 int net_split_addr(const char *arg, char *host, char *port);
+/* /bin/sh -c CMD with its stdin and stdout on two new pipes: *in_fd reads
+ * what it prints, *out_fd writes its input. 0 or -1 (errno). */
+int net_spawn(const char *cmd, int *in_fd, int *out_fd);
 int udp_listen(struct cli *cli, const char *host, const char *port, const char *exec, int once);
 int udp_connect(struct cli *cli, const char *target, const char *host, const char *port,
                 const pl_fingerprint *peer);

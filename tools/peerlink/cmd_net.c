@@ -73,7 +73,7 @@ static void on_listening(void *user, const char *addr)
 }
 
 /* /bin/sh -c CMD with its stdin and stdout on two new pipes. */
-static int spawn(const char *cmd, int *in_fd, int *out_fd)
+int net_spawn(const char *cmd, int *in_fd, int *out_fd)
 {
     int to_child[2], from_child[2];
     if (pipe2(to_child, O_CLOEXEC) != 0)
@@ -111,7 +111,7 @@ static int on_established(void *user, const pl_tcp_info *info, int *in_fd, int *
     fp_text(&info->peer, fp, sizeof fp);
     cli_err("connected to %s \"%s\"", fp, info->name);
     if (n->exec) {
-        if (spawn(n->exec, in_fd, out_fd) != 0) {
+        if (net_spawn(n->exec, in_fd, out_fd) != 0) {
             cli_err("cannot start `%s`: %s", n->exec, strerror(errno));
             return -1;
         }

@@ -66,7 +66,9 @@ static void explain(struct udp *n, const pl_udp_info *info, int err, const char 
                 fp, where, self);
         return;
     case PL_ERR_UNREACHABLE:
-        if (info->initiator)
+        if (info->established)
+            cli_err("lost the connection with %s (%s): %s", fp, where, why);
+        else if (info->initiator)
             cli_err("no answer from %s: %s.\n"
                     "  Is `peerlink listen --udp` running there, and is it %s?",
                     where, why, fp);
@@ -81,38 +83,6 @@ static void explain(struct udp *n, const pl_udp_info *info, int err, const char 
     }
 }
 
-/* /bin/sh -c CMD with its stdin and stdout on two new pipes (as cmd_net.c). */
-static int spawn(const char *cmd, int *in_fd, int *out_fd)
-{
-    int to_child[2], from_child[2];
-    if (pipe2(to_child, O_CLOEXEC) != 0)
-        return -1;
-    if (pipe2(from_child, O_CLOEXEC) != 0) {
-        close(to_child[0]);
-        close(to_child[1]);
-        return -1;
-    }
-    pid_t pid = fork();
-    if (pid == 0) {
-        signal(SIGPIPE, SIG_DFL);
-        signal(SIGCHLD, SIG_DFL);
-        if (dup2(to_child[0], 0) < 0 || dup2(from_child[1], 1) < 0)
-            _exit(127);
-        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-        _exit(127);
-    }
-    close(to_child[0]);
-    close(from_child[1]);
-    if (pid < 0) {
-        close(to_child[1]);
-        close(from_child[0]);
-        return -1;
-    }
-    *in_fd = from_child[0];
-    *out_fd = to_child[1];
-    return 0;
-}
-
 /* ---- listen and connect ------------------------------------------------- */
 
 /* Join c to standard input and output, or to a new --exec command. */
@@ -122,7 +92,7 @@ static int join(struct udp *n, pl_udp_conn *c, const pl_udp_info *info)
     int in_fd = -1, out_fd = -1;
     fp_text(&info->peer, fp, sizeof fp);
     if (n->exec) {
-        if (spawn(n->exec, &in_fd, &out_fd) != 0) {
+        if (net_spawn(n->exec, &in_fd, &out_fd) != 0) {
             cli_err("cannot start `%s`: %s", n->exec, strerror(errno));
             return -1;
         }
@@ -268,33 +238,41 @@ int udp_listen(struct cli *cli, const char *host, const char *port, const char *
     return rc;
 }
 
+/* A node on any local port dials n->target (host, port) expecting
+ * n->expected, runs until done, and is freed. */
+static int dial_and_run(struct udp *n, const char *host, const char *port, const pl_udp_handler *h)
+{
+    pl_identity *id = NULL;
+    pl_trust *ts = NULL;
+    n->status = EXIT_FAIL;
+    int rc = node_new(n, NULL, NULL, &id, &ts, h);
+    if (rc == EXIT_OK) {
+        n->t_dial = mono_ms();
+        rc = pl_udp_dial(n->u, host, port, n->expected, &n->conn);
+        if (rc != PL_OK) {
+            cli_err("cannot dial %s: %s", n->target,
+                    rc == PL_ERR_IO ? "the address does not resolve" : pl_strerror(rc));
+            rc = EXIT_FAIL;
+        } else {
+            rc = run(n);
+        }
+    }
+    pl_udp_free(n->u);
+    pl_trust_free(ts);
+    pl_identity_free(id);
+    return rc;
+}
+
 int udp_connect(struct cli *cli, const char *target, const char *host, const char *port,
                 const pl_fingerprint *peer)
 {
     struct udp n;
-    pl_identity *id = NULL;
-    pl_trust *ts = NULL;
     pl_udp_handler h = {on_established, on_message, on_closed, on_refused};
     memset(&n, 0, sizeof n);
     n.cli = cli;
     n.target = target;
     n.expected = peer;
-    n.status = EXIT_FAIL;
-    int rc = node_new(&n, NULL, NULL, &id, &ts, &h);
-    if (rc == EXIT_OK) {
-        rc = pl_udp_dial(n.u, host, port, peer, &n.conn);
-        if (rc != PL_OK) {
-            cli_err("cannot dial %s: %s", target,
-                    rc == PL_ERR_IO ? "the address does not resolve" : pl_strerror(rc));
-            rc = EXIT_FAIL;
-        } else {
-            rc = run(&n);
-        }
-    }
-    pl_udp_free(n.u);
-    pl_trust_free(ts);
-    pl_identity_free(id);
-    return rc;
+    return dial_and_run(&n, host, port, &h);
 }
 
 /* ---- ping ----------------------------------------------------------------- */
@@ -427,8 +405,6 @@ static int run_ping(struct cli *cli, const struct cli_cmd *cmd, int argc, char *
         return rc;
 
     struct udp n;
-    pl_identity *id = NULL;
-    pl_trust *ts = NULL;
     pl_udp_handler h = {ping_established, NULL, ping_closed, NULL};
     memset(&n, 0, sizeof n);
     n.cli = cli;
@@ -436,23 +412,7 @@ static int run_ping(struct cli *cli, const struct cli_cmd *cmd, int argc, char *
     n.expected = &peer;
     n.count = (unsigned)count;
     n.interval_ms = (unsigned)interval;
-    n.status = EXIT_FAIL;
-    rc = node_new(&n, NULL, NULL, &id, &ts, &h);
-    if (rc == EXIT_OK) {
-        n.t_dial = mono_ms();
-        rc = pl_udp_dial(n.u, host, port, &peer, &n.conn);
-        if (rc != PL_OK) {
-            cli_err("cannot dial %s: %s", target,
-                    rc == PL_ERR_IO ? "the address does not resolve" : pl_strerror(rc));
-            rc = EXIT_FAIL;
-        } else {
-            rc = run(&n);
-        }
-    }
-    pl_udp_free(n.u);
-    pl_trust_free(ts);
-    pl_identity_free(id);
-    return rc;
+    return dial_and_run(&n, host, port, &h);
 }
 
 const struct cli_cmd cli_cmd_ping = {
