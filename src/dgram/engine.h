@@ -94,12 +94,12 @@ typedef struct pl_dg_event {
     pl_dg_conn *conn;
     int err;
     const char *why;
-    uint64_t id;     /* MESSAGE, REPLY */
-    bool want_reply; /* MESSAGE: answer with pl_dg_msg_reply(conn, id, ...) */
-    uint8_t *msg;    /* MESSAGE, REPLY: malloc'd; the caller owns it after
-                        pl_dg_event_next and frees it (NULL when empty) */
+    uint64_t id;      /* MESSAGE, REPLY */
+    bool want_reply;  /* MESSAGE: answer with pl_dg_msg_reply(conn, id, ...) */
+    uint8_t *msg;     /* MESSAGE, REPLY: malloc'd; the caller owns it after
+                         pl_dg_event_next and frees it (NULL when empty) */
     size_t msg_len;
-    uint64_t rtt_us; /* PONG */
+    uint64_t rtt_us;  /* PONG */
     size_t len;
     uint8_t data[PL_DG_PACKET_MAX];
 } pl_dg_event;
@@ -141,8 +141,8 @@ int pl_dg_send(pl_dg_conn *c, const uint8_t *data, size_t len) PL_WUR;
  * PL_ERR_BUFSIZE (PL_DG_SENDQ_MAX bytes already queued: wait for
  * acknowledgements, see pl_dg_conn_pending), PL_ERR_INVAL (c failed,
  * closed or shutting down). */
-int pl_dg_msg_send(pl_dg_conn *c, uint64_t now_ms, const uint8_t *data, size_t len, bool want_reply,
-                   uint32_t timeout_ms, uint64_t *id) PL_WUR;
+int pl_dg_msg_send(pl_dg_conn *c, uint64_t now_ms, const uint8_t *data, size_t len,
+                   bool want_reply, uint32_t timeout_ms, uint64_t *id) PL_WUR;
 /* Answer request id received on c; refuse: the requester gets
  * PL_ERR_REFUSED instead (data ignored). Each request is answered once
  * (PL_ERR_NOTFOUND for an unknown or answered id). */
