@@ -505,6 +505,7 @@ static void srcload_decay(void **state)
     assert_int_equal(host_cost(&s, a, 6, t + 499), 1000);
     assert_int_equal(prefix_cost(&s, a, 6, t + 500), 1000 * 55109 / 65536);
     assert_int_equal(prefix_cost(&s, a, 6, t + 1000), 1000 * 46341 / 65536);
+    assert_int_equal(prefix_cost(&s, a, 6, t + 1500), 1000 * 38968 / 65536);
     assert_int_equal(prefix_cost(&s, a, 6, t + 2000), 500);
     assert_int_equal(prefix_cost(&s, a, 6, t + 4000), 250);
     assert_int_equal(prefix_cost(&s, a, 6, t + 4500), 250 * 55109 / 65536);
