@@ -1,9 +1,11 @@
 /*
  * cookie.c - the responder's stateless defences of the datagram handshake
- * (DESIGN.md §3.2; docs/protocol.md when the engine lands): cookies under a
- * rotating secret, a bounded record of cookies already used, the proof of
- * work, and the difficulty that follows the measured load. Sans-IO: the
- * time and randomness come in. Each check costs one BLAKE2b at most.
+ * (DESIGN.md §3.2, docs/protocol.md §3, §4): cookies under a rotating
+ * secret, a bounded record of cookies already used, the proof of work, the
+ * difficulty that follows the measured load, and the per-source accounting
+ * that asks the costliest sources for more (a keyed count-min sketch of
+ * decaying costs, allocated once). Sans-IO: the time and randomness come
+ * in. Each check costs one BLAKE2b (or two SipHashes) at most.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -293,4 +295,158 @@ unsigned pl_dg_load_bits(pl_dg_load *l, uint64_t now_ms)
 {
     roll(l, now_ms);
     return l->bits;
+}
+
+/* ---- per-source accounting ------------------------------------------------ */
+
+int pl_dg_srcload_init(pl_dg_srcload *s, unsigned capacity_per_s, pl_random_fn random, void *user)
+{
+    memset(s, 0, sizeof *s);
+    uint64_t cap = capacity_per_s ? capacity_per_s : 1;
+    /* A prefix whose cost rate is 1/SHARE of the capacity sums, in steady
+     * state, to rate * TAU: that is its budget. */
+    s->budget = cap * PL_DG_COST_PK * PL_DG_SRC_TAU_MS / (1000u * PL_DG_SRC_SHARE);
+    if (s->budget == 0)
+        s->budget = 1;
+    if (random(user, s->key, sizeof s->key) != 0)
+        return PL_ERR_INTERNAL;
+    s->b = calloc((size_t)PL_DG_SRC_ROWS * PL_DG_SRC_BUCKETS, sizeof *s->b);
+    if (!s->b) {
+        pl_dg_srcload_free(s);
+        return PL_ERR_NOMEM;
+    }
+    return PL_OK;
+}
+
+void pl_dg_srcload_free(pl_dg_srcload *s)
+{
+    free(s->b);
+    sodium_memzero(s, sizeof *s);
+}
+
+/* The buckets of addr's prefix or host, one per row: SipHash-2-4 under the
+ * table's key of level || family || the leading address bytes that make
+ * the prefix (IPv4 3, IPv6 6) or the host (4, 8); another length is all
+ * but the port, whole, at both levels. 16 bits of the hash per row. */
+static void src_buckets(const pl_dg_srcload *s, const uint8_t *addr, size_t addrlen,
+                        enum pl_dg_src_level level, pl_dg_src_bucket *out[PL_DG_SRC_ROWS])
+{
+    uint8_t in[2 + 255], h[crypto_shorthash_BYTES];
+    size_t n = addrlen > 2 ? addrlen - 2 : addrlen;
+    in[0] = (uint8_t)level;
+    in[1] = 0;
+    if (addrlen == 6) {
+        in[1] = 4;
+        n = level == PL_DG_SRC_PREFIX ? 3 : 4;
+    } else if (addrlen == 18) {
+        in[1] = 6;
+        n = level == PL_DG_SRC_PREFIX ? 6 : 8;
+    }
+    if (n > 255)
+        n = 255;
+    if (n)
+        memcpy(in + 2, addr, n);
+    crypto_shorthash(h, in, 2 + n, s->key);
+    for (int r = 0; r < PL_DG_SRC_ROWS; r++) {
+        size_t i = ((size_t)h[2 * r] | (size_t)h[2 * r + 1] << 8) & (PL_DG_SRC_BUCKETS - 1);
+        out[r] = &s->b[(size_t)r * PL_DG_SRC_BUCKETS + i];
+    }
+}
+
+/* 2^(-k/4) in 16-bit fixed point: a quarter of a half-life per tick. */
+static const uint32_t decay_q16[PL_DG_SRC_HALF_TICKS] = {65536, 55109, 46341, 38968};
+
+/* A bucket's cost at tick: halved per whole half-life, then scaled by the
+ * remaining quarter steps, rounding down. Ticks count modulo 2^32; a clock
+ * that went back looks like a long wait, and the cost is forgotten (the
+ * safe way to err: less work asked). */
+static uint32_t decayed(const pl_dg_src_bucket *b, uint32_t tick)
+{
+    uint32_t d = tick - b->tick;
+    if (d >= 32 * PL_DG_SRC_HALF_TICKS)
+        return 0;
+    uint64_t c = b->cost >> (d / PL_DG_SRC_HALF_TICKS);
+    return (uint32_t)(c * decay_q16[d % PL_DG_SRC_HALF_TICKS] >> 16);
+}
+
+static uint32_t tick_of(uint64_t now_ms)
+{
+    return (uint32_t)(now_ms / PL_DG_SRC_TICK_MS);
+}
+
+/* Conservative update: every row rises to at least the estimate + cost,
+ * none further. */
+static void charge(pl_dg_srcload *s, const uint8_t *addr, size_t addrlen,
+                   enum pl_dg_src_level level, unsigned cost, uint32_t tick)
+{
+    pl_dg_src_bucket *b[PL_DG_SRC_ROWS];
+    uint32_t v[PL_DG_SRC_ROWS], min = UINT32_MAX;
+    src_buckets(s, addr, addrlen, level, b);
+    for (int r = 0; r < PL_DG_SRC_ROWS; r++) {
+        v[r] = decayed(b[r], tick);
+        if (v[r] < min)
+            min = v[r];
+    }
+    uint32_t want = min > UINT32_MAX - cost ? UINT32_MAX : min + cost;
+    for (int r = 0; r < PL_DG_SRC_ROWS; r++) {
+        b[r]->cost = v[r] > want ? v[r] : want;
+        b[r]->tick = tick;
+    }
+}
+
+void pl_dg_srcload_note(pl_dg_srcload *s, const uint8_t *addr, size_t addrlen, unsigned cost,
+                        uint64_t now_ms)
+{
+    if (!s->b || cost == 0)
+        return;
+    charge(s, addr, addrlen, PL_DG_SRC_PREFIX, cost, tick_of(now_ms));
+    charge(s, addr, addrlen, PL_DG_SRC_HOST, cost, tick_of(now_ms));
+}
+
+uint32_t pl_dg_srcload_cost(const pl_dg_srcload *s, const uint8_t *addr, size_t addrlen,
+                            enum pl_dg_src_level level, uint64_t now_ms)
+{
+    pl_dg_src_bucket *b[PL_DG_SRC_ROWS];
+    uint32_t min = UINT32_MAX;
+    if (!s->b)
+        return 0;
+    src_buckets(s, addr, addrlen, level, b);
+    for (int r = 0; r < PL_DG_SRC_ROWS; r++) {
+        uint32_t v = decayed(b[r], tick_of(now_ms));
+        if (v < min)
+            min = v;
+    }
+    return min;
+}
+
+/* floor(log2(cost / fair)), 0 below fair, at most PL_DG_SRC_EXTRA_MAX. */
+static unsigned log2_over(uint64_t cost, uint64_t fair)
+{
+    unsigned n = 0;
+    while (n < PL_DG_SRC_EXTRA_MAX && cost >= fair << (n + 1))
+        n++;
+    return n;
+}
+
+unsigned pl_dg_srcload_extra(const pl_dg_srcload *s, const uint8_t *addr, size_t addrlen,
+                             uint64_t now_ms)
+{
+    uint64_t prefix = pl_dg_srcload_cost(s, addr, addrlen, PL_DG_SRC_PREFIX, now_ms);
+    uint64_t host = pl_dg_srcload_cost(s, addr, addrlen, PL_DG_SRC_HOST, now_ms);
+    /* a host's fair share is 1/HOST_SHARE of its prefix's */
+    unsigned a = log2_over(prefix, s->budget);
+    unsigned b = log2_over(host * PL_DG_SRC_HOST_SHARE, s->budget);
+    return a > b ? a : b;
+}
+
+unsigned pl_dg_srcload_bits(const pl_dg_srcload *s, unsigned global, const uint8_t *addr,
+                            size_t addrlen, uint64_t now_ms)
+{
+    unsigned extra = pl_dg_srcload_extra(s, addr, addrlen, now_ms);
+    /* Idle, a source pays only once it alone costs well beyond its share:
+     * ordinary clients, and a busy NAT behind one address, pay nothing. */
+    if (global == 0 && extra < PL_DG_SRC_IDLE_MIN)
+        extra = 0;
+    unsigned bits = global + extra;
+    return bits > PL_DG_POW_MAX ? PL_DG_POW_MAX : bits;
 }

@@ -147,4 +147,61 @@ void pl_dg_load_init(pl_dg_load *l, unsigned capacity_per_s);
 void pl_dg_load_note(pl_dg_load *l, uint64_t now_ms);
 unsigned pl_dg_load_bits(pl_dg_load *l, uint64_t now_ms);
 
+/* Per-source accounting (docs/protocol.md §4.1): the work each source
+ * costs the responder, so that the sources that cost the most are asked
+ * for more. Two keys per source, its prefix (IPv4 /24, IPv6 /48) and its
+ * host (IPv4 /32, IPv6 /64), each counted in a count-min sketch of
+ * PL_DG_SRC_ROWS rows of PL_DG_SRC_BUCKETS buckets with conservative
+ * update: collisions can only overestimate. Buckets are picked by SipHash
+ * under a key drawn at init, so a sender cannot aim at another's buckets.
+ * Costs decay by 2^(-1/4) per tick (half-life PL_DG_SRC_HALF_TICKS ticks),
+ * lazily, from the time passed in: O(1) per packet, allocated once. */
+#define PL_DG_SRC_BUCKETS    4096 /* per row: a power of two, at most 65536 */
+#define PL_DG_SRC_ROWS       2
+#define PL_DG_SRC_TICK_MS    500  /* costs decay in steps of this */
+#define PL_DG_SRC_HALF_TICKS 4    /* ticks per half-life (2 s); the step table assumes 4 */
+#define PL_DG_SRC_TAU_MS     2885 /* half-life / ln 2: what a steady rate per ms sums to */
+#define PL_DG_SRC_SHARE      16   /* a prefix's fair share: 1/16 of the capacity */
+#define PL_DG_SRC_HOST_SHARE 4    /* a host's fair share: 1/4 of its prefix's */
+#define PL_DG_SRC_EXTRA_MAX  8    /* the most extra bits a source is asked */
+#define PL_DG_SRC_IDLE_MIN   2    /* extra bits asked without global load only from here */
+#define PL_DG_COST_COOKIE    1    /* a HELLO answered with a COOKIE */
+#define PL_DG_COST_CHEAP     1    /* an INITIATE dropped (or answered again) after a hash */
+#define PL_DG_COST_PK        16   /* an INITIATE that reached the public-key operations */
+
+typedef struct pl_dg_src_bucket {
+    uint32_t cost; /* decayed to `tick` */
+    uint32_t tick; /* now_ms / PL_DG_SRC_TICK_MS when last written, modulo 2^32 */
+} pl_dg_src_bucket;
+
+typedef struct pl_dg_srcload {
+    pl_dg_src_bucket *b; /* PL_DG_SRC_ROWS * PL_DG_SRC_BUCKETS */
+    uint8_t key[16];     /* crypto_shorthash key */
+    uint64_t budget;     /* a prefix's fair budget B, in cost units */
+} pl_dg_srcload;
+
+enum pl_dg_src_level { PL_DG_SRC_PREFIX = 0, PL_DG_SRC_HOST = 1 };
+
+/* PL_ERR_NOMEM, PL_ERR_INTERNAL (the random source failed). */
+int pl_dg_srcload_init(pl_dg_srcload *s, unsigned capacity_per_s, pl_random_fn random,
+                       void *user) PL_WUR;
+void pl_dg_srcload_free(pl_dg_srcload *s);
+/* Charge `cost` units to the source at addr (pl_dg_addr bytes: IP then a
+ * 2-byte port; 6 bytes IPv4, 18 IPv6, anything else all but the last 2
+ * bytes whole). */
+void pl_dg_srcload_note(pl_dg_srcload *s, const uint8_t *addr, size_t addrlen, unsigned cost,
+                        uint64_t now_ms);
+/* The decayed cost of addr's prefix or host: the smallest over the rows. */
+uint32_t pl_dg_srcload_cost(const pl_dg_srcload *s, const uint8_t *addr, size_t addrlen,
+                            enum pl_dg_src_level level, uint64_t now_ms);
+/* Extra bits for addr: max over prefix and host of floor(log2(cost / fair))
+ * clipped to [0, PL_DG_SRC_EXTRA_MAX]. */
+unsigned pl_dg_srcload_extra(const pl_dg_srcload *s, const uint8_t *addr, size_t addrlen,
+                             uint64_t now_ms);
+/* The difficulty to ask addr given the global bits (pl_dg_load_bits):
+ * global + extra under load; without it, extra only if at least
+ * PL_DG_SRC_IDLE_MIN; clipped to PL_DG_POW_MAX. */
+unsigned pl_dg_srcload_bits(const pl_dg_srcload *s, unsigned global, const uint8_t *addr,
+                            size_t addrlen, uint64_t now_ms);
+
 #endif /* PL_DGRAM_INT_H */

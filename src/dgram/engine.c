@@ -169,6 +169,19 @@ static unsigned difficulty(pl_dg_engine *e, uint64_t now_ms)
     return pl_dg_load_bits(&e->load, now_ms);
 }
 
+/* The global difficulty plus the source's extra (docs/protocol.md §4.1). */
+static unsigned difficulty_for(pl_dg_engine *e, const pl_dg_addr *from, uint64_t now_ms)
+{
+    if (e->forced_bits != UINT_MAX)
+        return e->forced_bits;
+    return pl_dg_srcload_bits(&e->srcload, difficulty(e, now_ms), from->b, from->len, now_ms);
+}
+
+static void charge(pl_dg_engine *e, const pl_dg_addr *from, unsigned cost, uint64_t now_ms)
+{
+    pl_dg_srcload_note(&e->srcload, from->b, from->len, cost, now_ms);
+}
+
 /* The cookie binds the address, the HELLO, the difficulty asked and the
  * semi-static key offered. */
 static void cookie_bind(uint8_t out[32], const uint8_t hello_digest[32], uint8_t bits,
@@ -261,6 +274,9 @@ int pl_dg_new(pl_dg_engine **out, const pl_dg_config *cfg)
         rc = pl_dg_cookie_keys_init(&e->ck, cfg->now_s, cfg->random, cfg->random_user);
     if (rc == PL_OK)
         rc = semi_make(e, &e->semi[0], cfg->now_s);
+    if (rc == PL_OK)
+        rc = pl_dg_srcload_init(&e->srcload, cfg->capacity_per_s ? cfg->capacity_per_s : 2000,
+                                cfg->random, cfg->random_user);
     if (rc != PL_OK) {
         pl_dg_free(e);
         return rc;
@@ -286,6 +302,7 @@ void pl_dg_free(pl_dg_engine *e)
         free(c);
     }
     pl_dg_used_free(&e->used);
+    pl_dg_srcload_free(&e->srcload);
     for (size_t i = 0; e->evq && i < e->ev_len; i++) /* only waiting events own a message */
         free(e->evq[(e->ev_head + i) % EVQ_MAX].ev.msg);
     free(e->outq);
@@ -608,7 +625,7 @@ static void on_hello(pl_dg_engine *e, uint64_t now_ms, const pl_dg_addr *from, c
     if (pl_dg_cookie_rotate(&e->ck, t, e->cfg.random, e->cfg.random_user) != PL_OK)
         return;
     uint8_t digest[32], bind[32], cookie[PL_DG_COOKIE_LEN];
-    uint8_t bits = (uint8_t)difficulty(e, now_ms);
+    uint8_t bits = (uint8_t)difficulty_for(e, from, now_ms);
     hash32(digest, p, len, NULL, 0, NULL, 0);
     cookie_bind(bind, digest, bits, e->semi[0].kp.pub, icid);
     if (pl_dg_cookie_make(&e->ck, from->b, from->len, bind, cookie) != PL_OK)
@@ -627,6 +644,7 @@ static void on_hello(pl_dg_engine *e, uint64_t now_ms, const pl_dg_addr *from, c
     if (pl_wr_result(&w) != (int)sizeof out)
         return;
     e->st.cookies_sent++;
+    charge(e, from, PL_DG_COST_COOKIE, now_ms);
     pl_dg_queue_out(e, from, out, sizeof out);
 }
 
@@ -677,6 +695,7 @@ static void on_initiate(pl_dg_engine *e, uint64_t now_ms, const pl_dg_addr *from
     for (pl_dg_conn *c = e->conns; c; c = c->next) {
         if (!c->initiator && c->state != C_FAILED && memcmp(c->icid, icid, 8) == 0 &&
             addr_eq(&c->addr, from)) {
+            charge(e, from, PL_DG_COST_CHEAP, now_ms);
             if (sodium_memcmp(c->initiate_digest, digest, 32) == 0) {
                 e->st.resent_accepts++;
                 pl_dg_queue_out(e, from, c->last, c->last_len);
@@ -694,27 +713,33 @@ static void on_initiate(pl_dg_engine *e, uint64_t now_ms, const pl_dg_addr *from
     int rc = pl_dg_cookie_check(&e->ck, from->b, from->len, bind, cookie);
     if (rc == PL_ERR_EXPIRED) {
         e->st.stale_cookie++;
+        charge(e, from, PL_DG_COST_CHEAP, now_ms);
         return;
     }
     if (rc != PL_OK) {
         e->st.bad_cookie++;
+        charge(e, from, PL_DG_COST_CHEAP, now_ms);
         return;
     }
     if (pl_dg_used_has(&e->used, cookie)) {
         e->st.reused_cookie++;
+        charge(e, from, PL_DG_COST_CHEAP, now_ms);
         return;
     }
     if (!pl_dg_pow_ok(cookie, bind, nonce, bits)) {
         e->st.no_work++;
+        charge(e, from, PL_DG_COST_CHEAP, now_ms);
         return;
     }
     const struct semi *semi = semi_find(e, semi_pub, t);
     if (!semi || pl_dg_used_add(&e->used, cookie) != PL_OK) {
         e->st.stale_cookie++;
+        charge(e, from, PL_DG_COST_CHEAP, now_ms);
         return;
     }
     /* Only now: public-key operations. */
     pl_dg_load_note(&e->load, now_ms);
+    charge(e, from, PL_DG_COST_PK, now_ms);
     pl_noise_hs hs;
     uint8_t pro[PROLOGUE_LEN], payload[PL_DG_PACKET_MAX];
     size_t n = 0;
@@ -1072,6 +1097,11 @@ void pl_dg_stats_get(const pl_dg_engine *e, pl_dg_stats *out)
 unsigned pl_dg_difficulty(pl_dg_engine *e, uint64_t now_ms)
 {
     return difficulty(e, now_ms);
+}
+
+unsigned pl_dg_difficulty_for(pl_dg_engine *e, const pl_dg_addr *from, uint64_t now_ms)
+{
+    return difficulty_for(e, from, now_ms);
 }
 
 void pl_dg_force_difficulty(pl_dg_engine *e, unsigned bits)

@@ -181,6 +181,9 @@ int pl_dg_conn_peer(const pl_dg_conn *c, pl_fingerprint *fp) PL_WUR;
 void pl_dg_stats_get(const pl_dg_engine *e, pl_dg_stats *out);
 /* Tests: the proof-of-work difficulty asked now. */
 unsigned pl_dg_difficulty(pl_dg_engine *e, uint64_t now_ms);
+/* Tests: the difficulty a HELLO from `from` would be asked now (the global
+ * one plus that source's extra, docs/protocol.md §4.1). */
+unsigned pl_dg_difficulty_for(pl_dg_engine *e, const pl_dg_addr *from, uint64_t now_ms);
 /* Tests and the flood bench: force a difficulty (UINT_MAX: back to load). */
 void pl_dg_force_difficulty(pl_dg_engine *e, unsigned bits);
 

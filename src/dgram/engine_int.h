@@ -168,7 +168,8 @@ struct pl_dg_engine {
     pl_dg_cookie_keys ck;
     pl_dg_used used;
     pl_dg_load load;
-    unsigned forced_bits; /* UINT_MAX: from load */
+    pl_dg_srcload srcload; /* per-source costs: more work for the costliest */
+    unsigned forced_bits;  /* UINT_MAX: from load */
     uint64_t start_ms, now_ms;
     bool started;
     pl_dg_conn *conns;

@@ -8,7 +8,9 @@
  *     secret, from a low-order key, is refused);
  *   - windowed packet numbers: lengths, round trips from every reference a
  *     receiver may hold, malformed encodings;
- *   - the replay window.
+ *   - the replay window;
+ *   - the responder's cookies, used-cookie record, proof of work, global
+ *     load and per-source accounting (decay, prefixes, the rule, bounds).
  */
 #include "testutil.h"
 
@@ -459,6 +461,235 @@ static void load_difficulty(void **state)
     assert_int_equal(pl_dg_load_bits(&l, t), PL_DG_POW_MAX);
 }
 
+/* ---- per-source accounting ------------------------------------------------- */
+
+static void v4(uint8_t out[6], uint8_t a, uint8_t b, uint8_t c, uint8_t d, uint16_t port)
+{
+    out[0] = a;
+    out[1] = b;
+    out[2] = c;
+    out[3] = d;
+    out[4] = (uint8_t)(port >> 8);
+    out[5] = (uint8_t)port;
+}
+
+static void srcload_make(pl_dg_srcload *s, unsigned capacity, uint8_t seed)
+{
+    uint8_t ctr = seed;
+    assert_int_equal(pl_dg_srcload_init(s, capacity, seq_random, &ctr), PL_OK);
+}
+
+static uint32_t prefix_cost(const pl_dg_srcload *s, const uint8_t *a, size_t n, uint64_t t)
+{
+    return pl_dg_srcload_cost(s, a, n, PL_DG_SRC_PREFIX, t);
+}
+
+static uint32_t host_cost(const pl_dg_srcload *s, const uint8_t *a, size_t n, uint64_t t)
+{
+    return pl_dg_srcload_cost(s, a, n, PL_DG_SRC_HOST, t);
+}
+
+/* Costs add up, then halve every 2 s in steps of 2^(-1/4) per 500 ms. */
+static void srcload_decay(void **state)
+{
+    (void)state;
+    pl_dg_srcload s;
+    uint8_t a[6];
+    srcload_make(&s, 2000, 1);
+    v4(a, 192, 0, 2, 1, 4000);
+    const uint64_t t = 1000000; /* a tick boundary */
+    assert_int_equal(prefix_cost(&s, a, 6, t), 0);
+    pl_dg_srcload_note(&s, a, 6, 600, t);
+    pl_dg_srcload_note(&s, a, 6, 400, t + 10);
+    assert_int_equal(prefix_cost(&s, a, 6, t + 499), 1000); /* the same tick: no decay */
+    assert_int_equal(host_cost(&s, a, 6, t + 499), 1000);
+    assert_int_equal(prefix_cost(&s, a, 6, t + 500), 1000 * 55109 / 65536);
+    assert_int_equal(prefix_cost(&s, a, 6, t + 1000), 1000 * 46341 / 65536);
+    assert_int_equal(prefix_cost(&s, a, 6, t + 1500), 1000 * 38968 / 65536);
+    assert_int_equal(prefix_cost(&s, a, 6, t + 2000), 500);
+    assert_int_equal(prefix_cost(&s, a, 6, t + 4000), 250);
+    assert_int_equal(prefix_cost(&s, a, 6, t + 4500), 250 * 55109 / 65536);
+    assert_int_equal(prefix_cost(&s, a, 6, t + 64000), 0); /* 32 half-lives: forgotten */
+    /* a cost noted later decays from then: the older part has halved */
+    pl_dg_srcload_note(&s, a, 6, 1000, t + 2000);
+    assert_int_equal(prefix_cost(&s, a, 6, t + 2000), 1500);
+    assert_int_equal(prefix_cost(&s, a, 6, t + 4000), 750);
+    /* saturates instead of wrapping */
+    pl_dg_srcload_note(&s, a, 6, UINT32_MAX, t + 4000);
+    pl_dg_srcload_note(&s, a, 6, UINT32_MAX, t + 4000);
+    assert_int_equal(prefix_cost(&s, a, 6, t + 4000), UINT32_MAX);
+    /* a clock that went back forgets rather than asks more */
+    assert_int_equal(prefix_cost(&s, a, 6, t), 0);
+    pl_dg_srcload_free(&s);
+    assert_null(s.b);
+}
+
+/* IPv4 /24 and IPv6 /48 make a prefix, /32 and /64 a host; the port is
+ * never part of either; another length is all but its last 2 bytes. */
+static void srcload_prefixes(void **state)
+{
+    (void)state;
+    pl_dg_srcload s;
+    const uint64_t t = 7000;
+    srcload_make(&s, 2000, 2);
+    uint8_t a[6], same_host[6], same_prefix[6], other[6];
+    v4(a, 198, 51, 100, 7, 1000);
+    v4(same_host, 198, 51, 100, 7, 2000);
+    v4(same_prefix, 198, 51, 100, 200, 1000);
+    v4(other, 198, 51, 101, 7, 1000);
+    pl_dg_srcload_note(&s, a, 6, 100, t);
+    pl_dg_srcload_note(&s, same_host, 6, 10, t);
+    pl_dg_srcload_note(&s, same_prefix, 6, 1, t);
+    assert_int_equal(prefix_cost(&s, a, 6, t), 111);
+    assert_int_equal(prefix_cost(&s, same_prefix, 6, t), 111);
+    assert_int_equal(host_cost(&s, a, 6, t), 110);
+    assert_int_equal(host_cost(&s, same_host, 6, t), 110);
+    assert_int_equal(host_cost(&s, same_prefix, 6, t), 1);
+    assert_int_equal(prefix_cost(&s, other, 6, t), 0);
+    assert_int_equal(host_cost(&s, other, 6, t), 0);
+
+    uint8_t x[18] = {0x20, 0x01, 0x0d, 0xb8, 0x00, 0x01}, y[18], z[18], w[18];
+    x[15] = 1;
+    memcpy(y, x, 18);
+    y[15] = 99;   /* another host address in the same /64 */
+    y[16] = 0x77; /* and another port */
+    memcpy(z, x, 18);
+    z[7] = 1; /* another /64 in the same /48 */
+    memcpy(w, x, 18);
+    w[5] = 2; /* another /48 */
+    pl_dg_srcload_note(&s, x, 18, 40, t);
+    pl_dg_srcload_note(&s, y, 18, 2, t);
+    pl_dg_srcload_note(&s, z, 18, 300, t);
+    assert_int_equal(prefix_cost(&s, x, 18, t), 342);
+    assert_int_equal(prefix_cost(&s, z, 18, t), 342);
+    assert_int_equal(host_cost(&s, x, 18, t), 42);
+    assert_int_equal(host_cost(&s, y, 18, t), 42);
+    assert_int_equal(host_cost(&s, z, 18, t), 300);
+    assert_int_equal(prefix_cost(&s, w, 18, t), 0);
+    /* the first 4 bytes of an IPv6 address are not an IPv4 address */
+    uint8_t four[6];
+    memcpy(four, x, 4);
+    four[4] = four[5] = 0;
+    assert_int_equal(prefix_cost(&s, four, 6, t), 0);
+
+    /* any other length: the address is all but the last 2 bytes, whole */
+    uint8_t o[5] = {1, 2, 3, 4, 5}, o_port[5] = {1, 2, 3, 9, 9}, o_addr[5] = {1, 2, 4, 4, 5};
+    pl_dg_srcload_note(&s, o, 5, 7, t);
+    assert_int_equal(prefix_cost(&s, o_port, 5, t), 7);
+    assert_int_equal(host_cost(&s, o_port, 5, t), 7);
+    assert_int_equal(prefix_cost(&s, o_addr, 5, t), 0);
+    uint8_t tiny[1] = {9};
+    pl_dg_srcload_note(&s, tiny, 1, 3, t);
+    assert_int_equal(prefix_cost(&s, tiny, 1, t), 3);
+    pl_dg_srcload_free(&s);
+}
+
+/* The rule: extra = max(floor(log2(prefix / B)), floor(log2(4 host / B)))
+ * in [0, 8], B = capacity * 2885 / 1000; asked on top of the global bits,
+ * or alone when it reaches 2; at most PL_DG_POW_MAX in all. */
+static void srcload_rule(void **state)
+{
+    (void)state;
+    pl_dg_srcload s;
+    const uint64_t t = 3000;
+    srcload_make(&s, 100, 3);
+    assert_int_equal(s.budget, 288);
+    uint8_t light[6], heavy[6], mid[6], near[6], huge[6];
+    v4(light, 10, 1, 0, 1, 5000);
+    v4(heavy, 10, 2, 0, 1, 5000);
+    v4(mid, 10, 3, 0, 1, 5000);
+    v4(near, 10, 2, 0, 2, 5000); /* heavy's prefix, another host */
+    v4(huge, 10, 4, 0, 1, 5000);
+    /* an idle node: nothing asked of anyone */
+    assert_int_equal(pl_dg_srcload_bits(&s, 0, light, 6, t), 0);
+    assert_int_equal(pl_dg_srcload_bits(&s, 0, heavy, 6, t), 0);
+    /* one handshake and a cookie: well within the share */
+    pl_dg_srcload_note(&s, light, 6, PL_DG_COST_COOKIE, t);
+    pl_dg_srcload_note(&s, light, 6, PL_DG_COST_PK, t);
+    assert_int_equal(pl_dg_srcload_extra(&s, light, 6, t), 0);
+    assert_int_equal(pl_dg_srcload_bits(&s, 0, light, 6, t), 0);
+    assert_int_equal(pl_dg_srcload_bits(&s, 3, light, 6, t), 3);
+    /* 100 handshakes: prefix 1600 / 288 = 5.6 -> 2; host 6400 / 288 = 22 -> 4 */
+    for (int i = 0; i < 100; i++)
+        pl_dg_srcload_note(&s, heavy, 6, PL_DG_COST_PK, t);
+    assert_int_equal(pl_dg_srcload_extra(&s, heavy, 6, t), 4);
+    assert_int_equal(pl_dg_srcload_extra(&s, near, 6, t), 2); /* the prefix's share only */
+    assert_int_equal(pl_dg_srcload_bits(&s, 0, heavy, 6, t), 4);
+    assert_int_equal(pl_dg_srcload_bits(&s, 0, near, 6, t), 2);
+    assert_int_equal(pl_dg_srcload_bits(&s, 3, heavy, 6, t), 7);
+    assert_int_equal(pl_dg_srcload_bits(&s, 3, light, 6, t), 3);
+    /* extra 1 (host 200: 800 / 288 = 2.8): asked under load, not when idle */
+    pl_dg_srcload_note(&s, mid, 6, 200, t);
+    assert_int_equal(pl_dg_srcload_extra(&s, mid, 6, t), 1);
+    assert_int_equal(pl_dg_srcload_bits(&s, 0, mid, 6, t), 0);
+    assert_int_equal(pl_dg_srcload_bits(&s, 1, mid, 6, t), 2);
+    /* clipped: 8 extra at most, PL_DG_POW_MAX in all */
+    pl_dg_srcload_note(&s, huge, 6, 10000000, t);
+    assert_int_equal(pl_dg_srcload_extra(&s, huge, 6, t), PL_DG_SRC_EXTRA_MAX);
+    assert_int_equal(pl_dg_srcload_bits(&s, 0, huge, 6, t), PL_DG_SRC_EXTRA_MAX);
+    assert_int_equal(pl_dg_srcload_bits(&s, 30, huge, 6, t), PL_DG_POW_MAX);
+    /* and it passes: 20 s later the heavy source is back to nothing */
+    assert_int_equal(pl_dg_srcload_bits(&s, 0, heavy, 6, t + 20000), 0);
+    assert_int_equal(pl_dg_srcload_extra(&s, heavy, 6, t + 20000), 0);
+    pl_dg_srcload_free(&s);
+    /* a tiny capacity still has a budget */
+    srcload_make(&s, 0, 4);
+    assert_int_equal(s.budget, 2);
+    pl_dg_srcload_free(&s);
+    uint8_t ctr = 0;
+    assert_int_equal(pl_dg_srcload_init(&s, 100, bad_random, &ctr), PL_ERR_INTERNAL);
+    assert_null(s.b);
+    pl_dg_srcload_free(&s);
+}
+
+/* The table never grows: a flood of distinct prefixes only overestimates,
+ * a heavy source's cost does not spill onto others, and the buckets a
+ * source lands in depend on the table's key. */
+static void srcload_bounded(void **state)
+{
+    (void)state;
+    pl_dg_srcload s, s2;
+    const uint64_t t = 9000;
+    srcload_make(&s, 2000, 5);
+    srcload_make(&s2, 2000, 6);
+    assert_memory_not_equal(s.key, s2.key, sizeof s.key);
+    assert_true(sizeof(pl_dg_src_bucket) * PL_DG_SRC_ROWS * PL_DG_SRC_BUCKETS <= 64 * 1024);
+    const pl_dg_src_bucket *table = s.b;
+    uint8_t a[6], heavy[6];
+    v4(heavy, 203, 0, 113, 1, 443);
+    pl_dg_srcload_note(&s, heavy, 6, 1000000, t);
+    pl_dg_srcload_note(&s2, heavy, 6, 1000000, t);
+    /* 2^16 sources in 2^16 prefixes, 1 each: 16 per bucket on average */
+    for (unsigned i = 0; i < 65536; i++) {
+        v4(a, 100, (uint8_t)(i >> 8), (uint8_t)i, 1, 1);
+        pl_dg_srcload_note(&s, a, 6, 1, t);
+    }
+    assert_ptr_equal(s.b, table);
+    unsigned spilled = 0, over = 0, under = 0;
+    for (unsigned i = 0; i < 65536; i++) {
+        v4(a, 100, (uint8_t)(i >> 8), (uint8_t)i, 1, 1);
+        uint32_t c = prefix_cost(&s, a, 6, t);
+        under += c < 1;
+        spilled += c >= 1000000;
+        over += c > 64; /* 4 times the average load of a bucket */
+    }
+    assert_int_equal(under, 0); /* never below the truth */
+    assert_true(spilled <= 2);  /* both rows would have to collide: ~2^-24 each */
+    assert_true(over < 655);    /* under 1% well above the average */
+    assert_true(prefix_cost(&s, heavy, 6, t) >= 1000000);
+    /* the same source, another key: other buckets (equal only with
+     * probability 2^-24) */
+    unsigned same = 0;
+    for (int r = 0; r < PL_DG_SRC_ROWS; r++)
+        for (size_t i = 0; i < PL_DG_SRC_BUCKETS; i++) {
+            size_t k = (size_t)r * PL_DG_SRC_BUCKETS + i;
+            same += s2.b[k].cost >= 1000000 && s.b[k].cost >= 1000000;
+        }
+    assert_true(same < 2 * PL_DG_SRC_ROWS); /* prefix and host buckets in each row */
+    pl_dg_srcload_free(&s);
+    pl_dg_srcload_free(&s2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -467,7 +698,9 @@ int main(void)
         cmocka_unit_test(pn_round_trips),     cmocka_unit_test(pn_malformed),
         cmocka_unit_test(replay_window),      cmocka_unit_test(cookies),
         cmocka_unit_test(used_once),          cmocka_unit_test(proof_of_work),
-        cmocka_unit_test(load_difficulty),
+        cmocka_unit_test(load_difficulty),    cmocka_unit_test(srcload_decay),
+        cmocka_unit_test(srcload_prefixes),   cmocka_unit_test(srcload_rule),
+        cmocka_unit_test(srcload_bounded),
     };
     if (pl_init() != PL_OK)
         return 1;

@@ -772,6 +772,28 @@ static void bad_arguments(void **state)
     node_free(&a);
 }
 
+/* An idle responder asks no work of anyone, after a handshake too. */
+static void idle_asks_nothing(void **state)
+{
+    (void)state;
+    node a, b;
+    net t;
+    seen sa = {0};
+    node_init(&a, 1, 1);
+    node_init(&b, 2, 2);
+    allow(&b, &a);
+    net_init(&t, &a, &b);
+    assert_int_equal(pl_dg_difficulty_for(b.e, &a.addr, t.now), 0);
+    pl_dg_conn *c = NULL;
+    assert_int_equal(pl_dg_connect(a.e, t.now, &b.addr, &b.fp, NULL, 0, false, &c), PL_OK);
+    run(&t, t.now + 5000);
+    drain(&a, &sa);
+    assert_int_equal(sa.established, 1);
+    assert_int_equal(pl_dg_difficulty_for(b.e, &a.addr, t.now), 0);
+    node_free(&a);
+    node_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -781,6 +803,7 @@ int main(void)
         cmocka_unit_test(flipped_bits),         cmocka_unit_test(handshakes_under_loss),
         cmocka_unit_test(rendezvous),           cmocka_unit_test(bad_arguments),
         cmocka_unit_test(superseded_half_open), cmocka_unit_test(too_much_work),
+        cmocka_unit_test(idle_asks_nothing),
     };
     if (pl_init() != PL_OK)
         return 1;

@@ -539,7 +539,7 @@ static void work_in_slices(void **state)
     pl_dg_conn *ca;
     pl_dg_event ev;
     pair_init(&p, true);
-    pl_dg_force_difficulty(p.b.e, 18);
+    pl_dg_force_difficulty(p.b.e, 20);
     assert_int_equal(pl_dg_connect(p.a.e, p.now, &p.b.addr, &p.b.fp, NULL, 0, false, &ca), PL_OK);
     move(&p); /* HELLO, COOKIE, and the first slice of work */
     unsigned calls = 0;
@@ -548,10 +548,57 @@ static void work_in_slices(void **state)
         calls++;
         move(&p);
     }
-    printf("# 18 bits of work took %u more calls after the COOKIE\n", calls);
-    assert_true(calls >= 2); /* expected 2^18 / 2^14 = 16 */
+    printf("# 20 bits of work took %u more calls after the COOKIE\n", calls);
+    assert_true(calls >= 2); /* expected 2^20 / 2^14 = 64 (this seed: see the output) */
     assert_true(next(&p.a, &ev));
     assert_int_equal(ev.kind, PL_DG_EV_ESTABLISHED);
+    pair_free(&p);
+}
+
+/* Per-source accounting in the engine: a source that makes many full
+ * handshakes is asked more work than its neighbours in the same /24, who
+ * are asked more than a stranger from another /24; after a quiet minute
+ * nobody is asked anything. */
+static void costly_source_asked_more(void **state)
+{
+    (void)state;
+    pair p;
+    pl_dg_event ev;
+    pair_init(&p, true);
+    pl_dg_free(p.b.e); /* b again, affording 20 handshakes a second */
+    pl_dg_config cfg = {.id = p.b.id,
+                        .trust = p.b.trust,
+                        .random = det_random,
+                        .random_user = &p.b.rnd,
+                        .now_s = 1800000000,
+                        .used_cookies_max = 64,
+                        .capacity_per_s = 20};
+    assert_int_equal(pl_dg_new(&p.b.e, &cfg), PL_OK);
+    pl_dg_addr neighbour = p.a.addr, stranger = p.a.addr;
+    neighbour.b[3] ^= 0x40; /* same /24 */
+    stranger.b[2] ^= 0x40;  /* another /24 */
+    assert_int_equal(pl_dg_difficulty_for(p.b.e, &p.a.addr, p.now), 0);
+    for (int i = 0; i < 12; i++) {
+        pl_dg_conn *c;
+        assert_int_equal(pl_dg_connect(p.a.e, p.now, &p.b.addr, &p.b.fp, NULL, 0, false, &c),
+                         PL_OK);
+        run_until(&p, p.now + 25);
+    }
+    int est = 0;
+    while (next(&p.b, &ev))
+        est += ev.kind == PL_DG_EV_ESTABLISHED;
+    assert_int_equal(est, 12);
+    unsigned costly = pl_dg_difficulty_for(p.b.e, &p.a.addr, p.now),
+             near = pl_dg_difficulty_for(p.b.e, &neighbour, p.now),
+             far = pl_dg_difficulty_for(p.b.e, &stranger, p.now);
+    printf("# after 12 handshakes in 300 ms at 20/s capacity: the source is asked %u bits, its "
+           "/24 neighbour %u, a stranger %u\n",
+           costly, near, far);
+    assert_true(costly > near);
+    assert_true(near > far);
+    p.now += 60000;
+    assert_int_equal(pl_dg_difficulty_for(p.b.e, &p.a.addr, p.now), 0);
+    assert_int_equal(pl_dg_difficulty_for(p.b.e, &neighbour, p.now), 0);
     pair_free(&p);
 }
 
@@ -684,6 +731,7 @@ int main(void)
         cmocka_unit_test(held_connection),
         cmocka_unit_test(bad_frames),
         cmocka_unit_test(work_in_slices),
+        cmocka_unit_test(costly_source_asked_more),
         cmocka_unit_test(frame_round_trips),
         cmocka_unit_test(frame_rejections),
     };
