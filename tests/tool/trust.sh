@@ -92,7 +92,7 @@ check "a bad fingerprint: exit 2" '[ $rc -eq 2 ] && [ -z "$out" ]'
 check "... with the parser's reason and an example" \
     '[[ $err == "peerlink: FINGERPRINT '\''ni:///sha3-256;tooshort'\'' is not a fingerprint: "?* &&
        $err == *"A fingerprint looks like ni:///sha3-256;"* && $err == *"peerlink id"* ]]'
-run trust add "${alice#ni:///sha3-256;}"
+run trust add -- "${alice#ni:///sha3-256;}" # (a hash may begin with "-")
 check "a bare hash is not a fingerprint either" '[ $rc -eq 2 ] && [[ $err == *"looks like"* ]]'
 run trust add
 check "trust add without a fingerprint: exit 2" '[ $rc -eq 2 ] && [[ $err == *usage:* ]]'
