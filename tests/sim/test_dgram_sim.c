@@ -3,7 +3,7 @@
  * network simulator (tests/sim/): engines are simulator nodes, links add
  * delay, jitter, loss, duplication, reordering and corruption, a fixed
  * seed makes every run the same.
- *   - 50 handshakes (each with early data, a reply and one DATA packet each
+ *   - 50 handshakes (each with early data, a reply and one unreliable DATAGRAM each
  *     way) over links with 30% loss both ways, 10% duplication, 5%
  *     reordering, 1% corruption and 20-60 ms delay: all complete;
  *   - the same scenario twice gives the same counts (determinism);
@@ -178,7 +178,7 @@ static void scenario(uint64_t seed, outcome *out)
         /* one live connection each (b may have superseded a half-open one) */
         if (a[i].established == 1 && a[i].failed == 0 && b[i].established - b[i].failed == 1)
             out->complete++;
-        /* DATA is not retransmitted yet (part 2): count what arrived */
+        /* a DATAGRAM is unreliable by design (sent once): count what arrived */
         out->data_ok += a[i].data >= 1 && b[i].data >= 1;
     }
     sim_stats(s, &out->st);
@@ -195,7 +195,7 @@ static void handshakes_in_bad_weather(void **state)
     outcome o1, o2;
     scenario(7, &o1);
     printf("# %d handshakes, 30%% loss, 10%% dup, 5%% reorder, 1%% corruption, 20-60 ms: "
-           "%u complete; DATA both ways (sent once, no retransmission yet) in %u; %llu "
+           "%u complete; an unreliable DATAGRAM each way arrived in %u; %llu "
            "datagrams sent, %llu lost, %llu duplicated, %llu corrupted\n",
            PAIRS, o1.complete, o1.data_ok, (unsigned long long)o1.st.sent,
            (unsigned long long)o1.st.dropped_loss, (unsigned long long)o1.st.duplicated,
