@@ -17,6 +17,7 @@
 
 #include "dgram/engine.h"
 #include "peerlink.h"
+#include "dgnode.h"
 #include "sim.h"
 
 #define PAIRS      6
@@ -28,13 +29,7 @@ static const size_t req_len[NREQ] = {0, 1, PL_DG_FRAG, PL_DG_FRAG + 1, 65536, 30
 static const size_t rep_len[NREQ] = {5, 0, 200000, 1, PL_DG_FRAG * 3, 7};
 
 typedef struct mnode {
-    sim *s;
-    pl_identity *id;
-    pl_trust *trust;
-    pl_fingerprint fp;
-    pl_dg_engine *e;
-    sim_addr addr;
-    uint64_t rnd;
+    dgnode d; /* first: the callbacks get it */
     int pair;
     bool initiator;
     pl_dg_conn *conn;
@@ -77,38 +72,9 @@ static bool check(int p, int which, const uint8_t *b, size_t len, size_t want)
     return true;
 }
 
-static int det_random(void *user, uint8_t *out, size_t len)
+static void all_done(dgnode *d, uint64_t now)
 {
-    uint64_t *st = user;
-    for (size_t i = 0; i < len; i++) {
-        *st = *st * 6364136223846793005ULL + 1442695040888963407ULL;
-        out[i] = (uint8_t)(*st >> 56);
-    }
-    return 0;
-}
-
-static void to_dg(const sim_addr *a, pl_dg_addr *out)
-{
-    out->len = a->len;
-    memcpy(out->b, a->b, a->len);
-}
-
-static void send_out(mnode *n)
-{
-    static uint8_t buf[2048];
-    pl_dg_addr to;
-    int len;
-    while ((len = pl_dg_output(n->e, &to, buf, sizeof buf)) > 0) {
-        sim_addr sa;
-        sa.len = to.len;
-        memcpy(sa.b, to.b, to.len);
-        sim_send(n->s, &n->addr, &sa, buf, (size_t)len);
-    }
-    assert_true(len == 0);
-}
-
-static void all_done(mnode *n, uint64_t now)
-{
+    mnode *n = (mnode *)d;
     if (!n->initiator || n->replies_ok != NREQ || n->stream_seen != 0)
         return;
     /* the initiator closes once every reply is in */
@@ -119,8 +85,9 @@ static void all_done(mnode *n, uint64_t now)
     }
 }
 
-static void handle(mnode *n, uint64_t now, pl_dg_event *ev)
+static void handle(dgnode *d, uint64_t now, pl_dg_event *ev)
 {
+    mnode *n = (mnode *)d;
     switch (ev->kind) {
     case PL_DG_EV_ESTABLISHED:
         n->established++;
@@ -175,73 +142,13 @@ static void handle(mnode *n, uint64_t now, pl_dg_event *ev)
         break;
     default: break;
     }
-    free(ev->msg);
 }
-
-static void pump(mnode *n, uint64_t now)
-{
-    pl_dg_event ev;
-    send_out(n);
-    while (pl_dg_event_next(n->e, &ev))
-        handle(n, now, &ev);
-    all_done(n, now);
-    send_out(n);
-}
-
-static void on_recv(void *node, uint64_t now, const sim_addr *from, const sim_addr *to,
-                    const uint8_t *data, size_t len)
-{
-    mnode *n = node;
-    pl_dg_addr f;
-    (void)to;
-    to_dg(from, &f);
-    pl_dg_input(n->e, now, &f, data, len);
-    pump(n, now);
-}
-
-static void on_timer(void *node, uint64_t now)
-{
-    mnode *n = node;
-    pl_dg_timer(n->e, now);
-    pump(n, now);
-}
-
-static uint64_t on_deadline(void *node)
-{
-    return pl_dg_deadline(((mnode *)node)->e);
-}
-
-static const sim_node_ops ops = {on_recv, on_timer, on_deadline};
 
 static void mnode_init(mnode *n, sim *s, uint8_t tag, sim_addr addr, int pair)
 {
-    uint8_t seed[32];
     memset(n, 0, sizeof *n);
-    memset(seed, tag, sizeof seed);
-    seed[1] = 0x6b;
-    n->s = s;
-    n->addr = addr;
     n->pair = pair;
-    n->rnd = tag * 977u + 3;
-    assert_int_equal(pl_identity_from_seed(&n->id, seed), PL_OK);
-    pl_identity_fingerprint(n->id, &n->fp);
-    assert_int_equal(pl_trust_new(&n->trust), PL_OK);
-    pl_dg_config cfg = {0};
-    cfg.id = n->id;
-    cfg.trust = n->trust;
-    cfg.random = det_random;
-    cfg.random_user = &n->rnd;
-    cfg.now_s = 1800000000;
-    cfg.used_cookies_max = 256;
-    assert_int_equal(pl_dg_new(&n->e, &cfg), PL_OK);
-    assert_true(sim_add_node(s, &addr, &ops, n) >= 0);
-}
-
-static void mnode_free(mnode *n)
-{
-    pl_dg_free(n->e);
-    pl_trust_free(n->trust);
-    pl_identity_free(n->id);
+    dgnode_init(&n->d, s, tag, 0x6b, addr, handle, all_done);
 }
 
 typedef struct outcome {
@@ -274,12 +181,12 @@ static void scenario(uint64_t seed, bool blackout, outcome *out)
         mnode_init(&b[i], s, (uint8_t)(101 + i), sim_addr_v4(10, 1, 2, (uint8_t)(1 + i), 7000), i);
         a[i].initiator = true;
         const char *why = NULL;
-        assert_int_equal(pl_trust_set(b[i].trust, PL_TRUST_ALLOW, &a[i].fp, NULL, NULL, 0, &why),
-                         PL_OK);
+        assert_int_equal(
+            pl_trust_set(b[i].d.trust, PL_TRUST_ALLOW, &a[i].d.fp, NULL, NULL, 0, &why), PL_OK);
         pl_dg_addr to;
         pl_dg_conn *c = NULL;
-        to_dg(&b[i].addr, &to);
-        assert_int_equal(pl_dg_connect(a[i].e, 0, &to, &b[i].fp, NULL, 0, false, &c), PL_OK);
+        dgnode_to_dg(&b[i].d.addr, &to);
+        assert_int_equal(pl_dg_connect(a[i].d.e, 0, &to, &b[i].d.fp, NULL, 0, false, &c), PL_OK);
         a[i].conn = c;
         /* queued before the handshake: sent once it is done */
         for (int k = 0; k < NREQ; k++) {
@@ -293,7 +200,7 @@ static void scenario(uint64_t seed, bool blackout, outcome *out)
             assert_int_equal(pl_dg_msg_send(c, 0, m, STREAM_LEN, false, 0, NULL), PL_OK);
             free(m);
         }
-        pump(&a[i], 0);
+        dgnode_pump(&a[i].d, 0);
         sim_kick(s, i * 2);
     }
     sim_run(s, 120000, 50000000);
@@ -312,15 +219,15 @@ static void scenario(uint64_t seed, bool blackout, outcome *out)
         if (a[i].closed_at > out->end_ms)
             out->end_ms = a[i].closed_at;
         pl_dg_stats st;
-        pl_dg_stats_get(a[i].e, &st);
+        pl_dg_stats_get(a[i].d.e, &st);
         out->retransmits += st.retransmits;
-        pl_dg_stats_get(b[i].e, &st);
+        pl_dg_stats_get(b[i].d.e, &st);
         out->retransmits += st.retransmits;
     }
     sim_stats(s, &out->st);
     for (int i = 0; i < PAIRS; i++) {
-        mnode_free(&a[i]);
-        mnode_free(&b[i]);
+        dgnode_free(&a[i].d);
+        dgnode_free(&b[i].d);
     }
     sim_free(s);
 }

@@ -18,125 +18,37 @@
 
 #include "dgram/engine.h"
 #include "peerlink.h"
+#include "dgnode.h"
 #include "sim.h"
 
 #define PAIRS 50
 
 typedef struct enode {
-    sim *s;
-    pl_identity *id;
-    pl_trust *trust;
-    pl_fingerprint fp;
-    pl_dg_engine *e;
-    sim_addr addr;
-    uint64_t rnd;
+    dgnode d; /* first: the callbacks get it */
     int established, data, failed;
     pl_dg_conn *conn;
 } enode;
 
-static int det_random(void *user, uint8_t *out, size_t len)
+static void on_event(dgnode *d, uint64_t now, pl_dg_event *ev)
 {
-    uint64_t *st = user;
-    for (size_t i = 0; i < len; i++) {
-        *st = *st * 6364136223846793005ULL + 1442695040888963407ULL;
-        out[i] = (uint8_t)(*st >> 56);
-    }
-    return 0;
-}
-
-static void to_dg(const sim_addr *a, pl_dg_addr *out)
-{
-    out->len = a->len;
-    memcpy(out->b, a->b, a->len);
-}
-
-/* The engine's datagrams onto the simulated network. */
-static void send_out(enode *n)
-{
-    static uint8_t buf[2048];
-    pl_dg_addr to;
-    int len;
-    while ((len = pl_dg_output(n->e, &to, buf, sizeof buf)) > 0) {
-        sim_addr sa;
-        sa.len = to.len;
-        memcpy(sa.b, to.b, to.len);
-        sim_send(n->s, &n->addr, &sa, buf, (size_t)len);
-    }
-}
-
-static void pump(enode *n, uint64_t now)
-{
-    send_out(n);
-    pl_dg_event ev;
-    while (pl_dg_event_next(n->e, &ev)) {
-        if (ev.kind == PL_DG_EV_ESTABLISHED) {
-            n->established++;
-            n->conn = ev.conn;
-            /* one DATA packet each way once established */
-            assert_int_equal(pl_dg_send(ev.conn, (const uint8_t *)"data", 4), PL_OK);
-        } else if (ev.kind == PL_DG_EV_DATA) {
-            n->data++;
-        } else if (ev.kind == PL_DG_EV_FAILED) {
-            n->failed++;
-        }
-    }
-    send_out(n); /* the DATA just queued */
+    enode *n = (enode *)d;
     (void)now;
+    if (ev->kind == PL_DG_EV_ESTABLISHED) {
+        n->established++;
+        n->conn = ev->conn;
+        /* one unreliable DATAGRAM each way once established */
+        assert_int_equal(pl_dg_send(ev->conn, (const uint8_t *)"data", 4), PL_OK);
+    } else if (ev->kind == PL_DG_EV_DATA) {
+        n->data++;
+    } else if (ev->kind == PL_DG_EV_FAILED) {
+        n->failed++;
+    }
 }
-
-static void on_recv(void *node, uint64_t now, const sim_addr *from, const sim_addr *to,
-                    const uint8_t *data, size_t len)
-{
-    enode *n = node;
-    pl_dg_addr f;
-    (void)to;
-    to_dg(from, &f);
-    pl_dg_input(n->e, now, &f, data, len);
-    pump(n, now);
-}
-
-static void on_timer(void *node, uint64_t now)
-{
-    enode *n = node;
-    pl_dg_timer(n->e, now);
-    pump(n, now);
-}
-
-static uint64_t on_deadline(void *node)
-{
-    return pl_dg_deadline(((enode *)node)->e);
-}
-
-static const sim_node_ops ops = {on_recv, on_timer, on_deadline};
 
 static void enode_init(enode *n, sim *s, uint8_t tag, sim_addr addr)
 {
-    uint8_t seed[32];
     memset(n, 0, sizeof *n);
-    memset(seed, tag, sizeof seed);
-    seed[1] = 0x5a;
-    n->s = s;
-    n->addr = addr;
-    n->rnd = tag * 131u + 17;
-    assert_int_equal(pl_identity_from_seed(&n->id, seed), PL_OK);
-    pl_identity_fingerprint(n->id, &n->fp);
-    assert_int_equal(pl_trust_new(&n->trust), PL_OK);
-    pl_dg_config cfg = {0};
-    cfg.id = n->id;
-    cfg.trust = n->trust;
-    cfg.random = det_random;
-    cfg.random_user = &n->rnd;
-    cfg.now_s = 1800000000;
-    cfg.used_cookies_max = 256;
-    assert_int_equal(pl_dg_new(&n->e, &cfg), PL_OK);
-    assert_true(sim_add_node(s, &addr, &ops, n) >= 0);
-}
-
-static void enode_free(enode *n)
-{
-    pl_dg_free(n->e);
-    pl_trust_free(n->trust);
-    pl_identity_free(n->id);
+    dgnode_init(&n->d, s, tag, 0x5a, addr, on_event, NULL);
 }
 
 typedef struct outcome {
@@ -162,14 +74,15 @@ static void scenario(uint64_t seed, outcome *out)
         enode_init(&a[i], s, (uint8_t)(1 + i), sim_addr_v4(10, 0, 1, (uint8_t)(1 + i), 7000));
         enode_init(&b[i], s, (uint8_t)(101 + i), sim_addr_v4(10, 0, 2, (uint8_t)(1 + i), 7000));
         const char *why = NULL;
-        assert_int_equal(pl_trust_set(b[i].trust, PL_TRUST_ALLOW, &a[i].fp, NULL, NULL, 0, &why),
-                         PL_OK);
+        assert_int_equal(
+            pl_trust_set(b[i].d.trust, PL_TRUST_ALLOW, &a[i].d.fp, NULL, NULL, 0, &why), PL_OK);
         pl_dg_addr to;
         pl_dg_conn *c = NULL;
-        to_dg(&b[i].addr, &to);
+        dgnode_to_dg(&b[i].d.addr, &to);
         assert_int_equal(
-            pl_dg_connect(a[i].e, 0, &to, &b[i].fp, (const uint8_t *)"early", 5, false, &c), PL_OK);
-        pump(&a[i], 0);
+            pl_dg_connect(a[i].d.e, 0, &to, &b[i].d.fp, (const uint8_t *)"early", 5, false, &c),
+            PL_OK);
+        dgnode_pump(&a[i].d, 0);
         sim_kick(s, i * 2);
     }
     sim_run(s, 30000, 10000000);
@@ -183,8 +96,8 @@ static void scenario(uint64_t seed, outcome *out)
     }
     sim_stats(s, &out->st);
     for (int i = 0; i < PAIRS; i++) {
-        enode_free(&a[i]);
-        enode_free(&b[i]);
+        dgnode_free(&a[i].d);
+        dgnode_free(&b[i].d);
     }
     sim_free(s);
 }
@@ -226,21 +139,21 @@ static void through_a_nat(void **state)
     enode_init(&b, s, 2, inside);
     assert_true(sim_add_nat(s, &inside, &outside, 0) >= 0);
     pl_dg_addr to_b, to_a;
-    to_dg(&outside, &to_b);
-    to_dg(&a.addr, &to_a);
+    dgnode_to_dg(&outside, &to_b);
+    dgnode_to_dg(&a.d.addr, &to_a);
     pl_dg_conn *ca = NULL, *cb = NULL;
-    assert_int_equal(pl_dg_connect(a.e, 0, &to_b, &b.fp, (const uint8_t *)"A", 1, true, &ca),
+    assert_int_equal(pl_dg_connect(a.d.e, 0, &to_b, &b.d.fp, (const uint8_t *)"A", 1, true, &ca),
                      PL_OK);
-    pump(&a, 0);
+    dgnode_pump(&a.d, 0);
     sim_kick(s, 0);
     sim_run(s, 100, 1000000); /* a's first HELLO meets the closed NAT */
     sim_stats_t st;
     sim_stats(s, &st);
     assert_int_equal(st.dropped_nat, 1);
     assert_int_equal(b.established, 0);
-    assert_int_equal(pl_dg_connect(b.e, 100, &to_a, &a.fp, (const uint8_t *)"B", 1, true, &cb),
+    assert_int_equal(pl_dg_connect(b.d.e, 100, &to_a, &a.d.fp, (const uint8_t *)"B", 1, true, &cb),
                      PL_OK);
-    pump(&b, 100);
+    dgnode_pump(&b.d, 100);
     sim_kick(s, 1);
     sim_run(s, 20000, 1000000);
     sim_stats(s, &st);
@@ -251,8 +164,8 @@ static void through_a_nat(void **state)
     assert_int_equal(b.established, 1);
     assert_int_equal(a.data, 1);
     assert_int_equal(b.data, 1);
-    enode_free(&a);
-    enode_free(&b);
+    dgnode_free(&a.d);
+    dgnode_free(&b.d);
     sim_free(s);
 }
 
