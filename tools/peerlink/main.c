@@ -111,8 +111,15 @@ static int bad_global_option(int c, char **argv)
 
 static int finish(int rc)
 {
-    if (fflush(stdout) != 0 || ferror(stdout)) {
-        cli_err("cannot write the output: %s", strerror(errno));
+    errno = 0;
+    int failed_now = fflush(stdout) != 0;
+    if (failed_now || ferror(stdout)) {
+        /* errno says why only when this flush failed: an earlier write's
+         * errno is long gone (ping | head: a closed pipe) */
+        if (failed_now && errno)
+            cli_err("cannot write the output: %s", strerror(errno));
+        else
+            cli_err("cannot write the output: it was closed, or the disk is full");
         return rc == EXIT_OK ? EXIT_FAIL : rc;
     }
     return rc;
