@@ -8,7 +8,7 @@ PACKAGES=(
   clang clang-format libclang-rt-14-dev
   libsodium-dev libssl-dev openssl libjansson-dev libqrencode-dev libcmocka-dev
   libuv1-dev
-  python3 python3-cryptography-vectors zbar-tools socat golang-github-flynn-noise-dev
+  python3 python3-cryptography-vectors zbar-tools socat golang-github-flynn-noise-dev procps
   libcurl4-openssl-dev libldns-dev knot dnsutils
   libmicrohttpd-dev libsqlite3-dev sqlite3 curl
 )
