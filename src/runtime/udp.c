@@ -54,12 +54,12 @@ struct pl_udp_conn {
     pl_dg_conn *dg;
     struct pl_udp_conn *next;
     pl_udp_info info;
-    int established, ended, handles;
+    int ended, handles; /* established, joined: in info */
     struct cbreq *reqs;
     struct cbping pings[PINGS];
     uint64_t ping_seq;
     /* joined to descriptors */
-    int joined, in_fd, out_fd, in_pollable, in_active, in_done, got_eof, shut;
+    int in_fd, out_fd, in_pollable, in_active, in_done, got_eof, shut;
     uv_poll_t in_poll;
     uv_idle_t in_idle;
     /* what the peer sent, waiting for out_fd (written without blocking) */
@@ -329,7 +329,7 @@ static void conn_end(pl_udp_conn *w, int err, const char *why)
     if (w->ended)
         return;
     w->ended = 1;
-    if (w->joined && err == PL_ERR_CLOSED && w->in_done && w->got_eof)
+    if (w->info.joined && err == PL_ERR_CLOSED && w->in_done && w->got_eof)
         err = PL_OK;  /* both streams ended; the peer's close crossed ours */
     while (w->reqs) { /* the engine failed them first; this is belt and braces */
         struct cbreq *r = w->reqs;
@@ -347,7 +347,7 @@ static void conn_end(pl_udp_conn *w, int err, const char *why)
         u->h.closed(u->user, w, &w->info, err, why);
     pl_dg_conn_close(w->dg);
     w->dg = NULL;
-    if (w->joined)
+    if (w->info.joined)
         close_handles(w);
     else
         free(w);
@@ -502,7 +502,7 @@ static void stream_in(pl_udp_conn *w, const uint8_t *msg, size_t len)
 static void streams(pl_udp *u)
 {
     for (pl_udp_conn *w = u->conns; w; w = w->next) {
-        if (!w->joined || w->ended)
+        if (!w->info.joined || w->ended)
             continue;
         if (!w->in_done && !w->in_active && pl_dg_conn_pending(w->dg) < PL_UDP_STREAM_HI / 2)
             in_start(w);
@@ -525,7 +525,7 @@ static void handle(pl_udp *u, pl_dg_event *ev)
             pl_dg_conn_close(ev->conn);
             return;
         }
-        w->established = w->info.established = 1;
+        w->info.established = 1;
         if (pl_dg_conn_peer(ev->conn, &w->info.peer) != PL_OK)
             memset(&w->info.peer, 0, sizeof w->info.peer);
         if (u->h.established && u->h.established(u->user, w, &w->info) != 0 && !w->ended &&
@@ -535,13 +535,13 @@ static void handle(pl_udp *u, pl_dg_event *ev)
     case PL_DG_EV_MESSAGE:
         if (!w)
             return;
-        if (!w->joined) {
+        if (!w->info.joined) {
             if (u->h.message)
                 u->h.message(u->user, w, ev->id, ev->want_reply, ev->msg, ev->msg_len);
             else if (ev->want_reply &&
                      pl_dg_msg_reply(w->dg, now_ms(u), ev->id, NULL, 0, true) != PL_OK)
                 pl_log(PL_LOG_WARN, "cannot refuse a request");
-            if (!w->joined || w->ended)
+            if (!w->info.joined || w->ended)
                 return;
             /* joined from the callback: this message begins the stream */
         }
@@ -728,7 +728,7 @@ void pl_udp_free(pl_udp *u)
             free(r);
         }
         close_fds(w);
-        if (w->joined)
+        if (w->info.joined)
             close_handles(w);
         else
             free(w);
@@ -843,7 +843,7 @@ int pl_udp_request(pl_udp_conn *c, const uint8_t *msg, size_t len, unsigned time
 
 int pl_udp_send(pl_udp_conn *c, const uint8_t *msg, size_t len)
 {
-    if (!c || c->ended || c->joined)
+    if (!c || c->ended || c->info.joined)
         return PL_ERR_INVAL;
     int rc = pl_dg_msg_send(c->dg, now_ms(c->u), msg, len, false, 0, NULL);
     if (rc == PL_OK)
@@ -881,10 +881,10 @@ int pl_udp_ping(pl_udp_conn *c, pl_udp_pong_fn cb, void *user, uint64_t *seq)
 
 int pl_udp_join(pl_udp_conn *c, int in_fd, int out_fd)
 {
-    if (!c || c->ended || c->joined || !c->established || in_fd < 0 || out_fd < 0)
+    if (!c || c->ended || c->info.joined || !c->info.established || in_fd < 0 || out_fd < 0)
         return PL_ERR_INVAL;
     pl_udp *u = c->u;
-    c->joined = c->info.joined = 1;
+    c->info.joined = 1;
     c->in_fd = in_fd;
     c->out_fd = out_fd;
     c->in_poll.data = c->in_idle.data = c;
