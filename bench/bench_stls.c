@@ -333,8 +333,16 @@ static int do_dg(void *p)
 
 static void dg_init(struct dg_ctx *d, const node *a, const node *b)
 {
-    pl_dg_config ca = {a->id, a->trust, dg_random, NULL, 0, 1u << 20, 1800000000};
-    pl_dg_config cb = {b->id, b->trust, dg_random, NULL, 0, 1u << 20, 1800000000};
+    pl_dg_config ca = {.id = a->id,
+                       .trust = a->trust,
+                       .random = dg_random,
+                       .used_cookies_max = 1u << 20,
+                       .now_s = 1800000000};
+    pl_dg_config cb = {.id = b->id,
+                       .trust = b->trust,
+                       .random = dg_random,
+                       .used_cookies_max = 1u << 20,
+                       .now_s = 1800000000};
     memset(d, 0, sizeof *d);
     if (pl_dg_new(&d->a, &ca) != PL_OK || pl_dg_new(&d->b, &cb) != PL_OK)
         fatal("pl_dg_new");

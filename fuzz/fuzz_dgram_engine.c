@@ -54,8 +54,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                             ab = {6, {10, 0, 0, 2, 0x1b, 0x58}};
     if (!a) { /* made once: an input leaves no state a later one could rely on */
         static pl_dg_config ca, cb;
-        ca = (pl_dg_config){ida, NULL, det_random, &ra, 0, 64, 1800000000};
-        cb = (pl_dg_config){idb, tb, det_random, &rb, 0, 64, 1800000000};
+        ca = (pl_dg_config){.id = ida,
+                            .trust = NULL,
+                            .random = det_random,
+                            .random_user = &ra,
+                            .used_cookies_max = 64,
+                            .now_s = 1800000000};
+        cb = (pl_dg_config){.id = idb,
+                            .trust = tb,
+                            .random = det_random,
+                            .random_user = &rb,
+                            .used_cookies_max = 64,
+                            .now_s = 1800000000};
         ra = 1;
         rb = 2;
         if (pl_dg_new(&a, &ca) != PL_OK || pl_dg_new(&b, &cb) != PL_OK ||

@@ -50,7 +50,8 @@ static void frames_only(const uint8_t *data, size_t size)
         if (pl_dg_frame_read(&again, &g, &why) != PL_OK || !pl_rd_finish(&again) ||
             g.type != f.type || g.flags != f.flags || g.id != f.id || g.re != f.re ||
             g.total != f.total || g.offset != f.offset || g.token != f.token || g.code != f.code ||
-            g.len != f.len || g.ack.n != f.ack.n || (f.len && memcmp(g.bytes, f.bytes, f.len)))
+            g.max != f.max || g.len != f.len || g.ack.n != f.ack.n ||
+            (f.len && memcmp(g.bytes, f.bytes, f.len)))
             abort();
         for (size_t i = 0; i < f.ack.n; i++)
             if (g.ack.r[i].lo != f.ack.r[i].lo || g.ack.r[i].hi != f.ack.r[i].hi)
@@ -99,8 +100,18 @@ static void pair_new(void)
     static pl_dg_config cfa, cfb;
     pl_dg_free(ea);
     pl_dg_free(eb);
-    cfa = (pl_dg_config){ida, NULL, det_random, &ra, 0, 64, 1800000000};
-    cfb = (pl_dg_config){idb, tb, det_random, &rb, 0, 64, 1800000000};
+    cfa = (pl_dg_config){.id = ida,
+                         .trust = NULL,
+                         .random = det_random,
+                         .random_user = &ra,
+                         .used_cookies_max = 64,
+                         .now_s = 1800000000};
+    cfb = (pl_dg_config){.id = idb,
+                         .trust = tb,
+                         .random = det_random,
+                         .random_user = &rb,
+                         .used_cookies_max = 64,
+                         .now_s = 1800000000};
     if (pl_dg_new(&ea, &cfa) != PL_OK || pl_dg_new(&eb, &cfb) != PL_OK ||
         pl_dg_connect(ea, now, &ab, &fpb, NULL, 0, false, &ca) != PL_OK)
         abort();

@@ -42,17 +42,18 @@ void pl_rtt_sample(pl_rtt *r, uint64_t sample_ms);
 
 typedef struct pl_cc {
     pl_cc_algo algo;
-    size_t mss;            /* the largest datagram: windows are counted in it */
-    uint64_t cwnd;         /* bytes */
-    uint64_t ssthresh;     /* bytes; UINT64_MAX in slow start from the start */
-    uint64_t in_flight;    /* bytes sent, not yet acknowledged, lost or discarded */
-    uint64_t recovery_at;  /* ms: packets sent before this reduce nothing; UINT64_MAX: none yet */
-    uint64_t acked_ca;     /* NewReno congestion avoidance: bytes acknowledged toward the next mss */
+    size_t mss;           /* the largest datagram: windows are counted in it */
+    uint64_t cwnd;        /* bytes */
+    uint64_t ssthresh;    /* bytes; UINT64_MAX in slow start from the start */
+    uint64_t in_flight;   /* bytes sent, not yet acknowledged, lost or discarded */
+    uint64_t recovery_at; /* ms: packets sent before this reduce nothing; UINT64_MAX: none yet */
+    uint64_t acked_ca;    /* NewReno congestion avoidance: bytes acknowledged toward the next mss */
     /* CUBIC (RFC 9438 §4) */
-    double w_max, k;       /* in mss; K in seconds */
-    uint64_t epoch_at;     /* ms: the start of the current congestion-avoidance epoch; UINT64_MAX: none */
-    double w_est;          /* Reno-friendly estimate, in mss */
-    double cwnd_prior;     /* in mss */
+    double w_max, k; /* in mss; K in seconds */
+    uint64_t
+        epoch_at; /* ms: the start of the current congestion-avoidance epoch; UINT64_MAX: none */
+    double w_est; /* Reno-friendly estimate, in mss */
+    double cwnd_prior; /* in mss */
     /* pacing: a bucket of bytes refilled at rate() and at most burst() deep */
     uint64_t tokens, refill_at;
     /* counters for the stats view */

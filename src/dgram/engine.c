@@ -39,7 +39,7 @@
 #define ACCEPT_HDR     (1 + 8)
 #define POW_TRIES      (UINT64_C(1) << 28)
 #define POW_SLICE      (UINT64_C(1) << 14) /* tries per call: a few milliseconds */
-#define INIT_TRIES     8                   /* INITIATEs before starting again from HELLO */
+#define INIT_TRIES     4                   /* INITIATEs before starting again from HELLO */
 #define ACCEPT_OK      0                   /* ACCEPT status: a connection */
 #define ACCEPT_REFUSED 1                   /* ... the initiator is not trusted: no connection */
 
@@ -856,7 +856,8 @@ static pl_dg_conn *find_by_dcid(pl_dg_engine *e, const uint8_t *dcid)
     return NULL;
 }
 
-static void on_data(pl_dg_engine *e, uint64_t now_ms, const uint8_t *p, size_t len)
+static void on_data(pl_dg_engine *e, uint64_t now_ms, const pl_dg_addr *from, const uint8_t *p,
+                    size_t len)
 {
     if (len < 1 + PL_DG_CID_LEN + 1 + PL_DG_TAGLEN || len > PL_DG_PACKET_MAX) {
         e->st.rx_dropped++;
@@ -884,10 +885,11 @@ static void on_data(pl_dg_engine *e, uint64_t now_ms, const uint8_t *p, size_t l
         e->st.rx_dropped++;
         return;
     }
+    bool newest = c->replay.largest == PL_DG_PN_NONE || pn > c->replay.largest;
     pl_dg_replay_mark(&c->replay, pn);
     c->confirmed = true;
     e->st.data_rx++;
-    pl_dg_rel_input(c, now_ms, pn, pt, len - hdr - PL_DG_TAGLEN);
+    pl_dg_rel_input(c, now_ms, pn, newest, from, pt, len - hdr - PL_DG_TAGLEN);
 }
 
 int pl_dg_seal_packet(pl_dg_conn *c, const uint8_t *pt, size_t len, uint8_t *out, uint64_t *pn)
@@ -923,7 +925,7 @@ void pl_dg_input(pl_dg_engine *e, uint64_t now_ms, const pl_dg_addr *from, const
     case T_COOKIE: on_cookie(e, now_ms, from, pkt, len); break;
     case T_INITIATE: on_initiate(e, now_ms, from, pkt, len); break;
     case T_ACCEPT: on_accept(e, now_ms, from, pkt, len); break;
-    case T_DATA: on_data(e, now_ms, pkt, len); break;
+    case T_DATA: on_data(e, now_ms, from, pkt, len); break;
     default: e->st.rx_dropped++; break;
     }
 }

@@ -58,7 +58,17 @@ typedef struct pl_dg_config {
     unsigned capacity_per_s; /* handshakes/s this node can afford; 0: 2000 */
     size_t used_cookies_max; /* per epoch; 0: 65536 */
     uint64_t now_s;          /* Unix time for key validity, trust and semi-static expiry */
+    int cc;                  /* congestion control: PL_DG_CC_NEWRENO (0) or PL_DG_CC_CUBIC */
+    uint32_t keepalive_ms;   /* a PING after this long without sending; 0: PL_DG_KEEPALIVE_MS,
+                                UINT32_MAX: never */
+    uint32_t idle_ms;        /* close after this long without hearing the peer; 0:
+                                PL_DG_IDLE_MS, UINT32_MAX: never */
 } pl_dg_config;
+
+#define PL_DG_CC_NEWRENO   0
+#define PL_DG_CC_CUBIC     1
+#define PL_DG_KEEPALIVE_MS 15000 /* holds the mappings of NATs that forget after 30 s */
+#define PL_DG_IDLE_MS      60000
 
 /* Messages (docs/protocol.md §8): reliable, delivered whole and in the
  * order sent (per direction and connection), each at most PL_DG_MSG_MAX
@@ -77,6 +87,18 @@ typedef struct pl_dg_config {
 #define PL_DG_DEAD_MS      10000      /* nothing acknowledged this long: the peer is gone */
 #define PL_DG_ACK_DELAY_MS 10         /* the longest an acknowledgement waits */
 
+/* Ordered channels (docs/protocol.md §9.9): reliable byte streams, each
+ * delivered in order and independently of the others and of messages (a
+ * lost packet holds up only its own channel). Flow control per channel and
+ * per connection: a reader that does not read stops its own channel once
+ * PL_DG_CHAN_WINDOW bytes wait, and the connection's other traffic goes
+ * on. Unreliable datagrams (pl_dg_send) are congestion controlled, never
+ * retransmitted, at most PL_DG_DATAGRAM_MAX bytes. */
+#define PL_DG_CHAN_WINDOW  (2u << 20) /* bytes a channel may have unread at the receiver */
+#define PL_DG_CONN_WINDOW  (8u << 20) /* channel bytes unread at the receiver, all channels */
+#define PL_DG_CHAN_SENDBUF (2u << 20) /* bytes a channel buffers to send */
+#define PL_DG_DATAGRAM_MAX 1200
+
 enum pl_dg_event_kind {
     PL_DG_EV_NONE = 0,
     PL_DG_EV_ESTABLISHED, /* conn authenticated; data: the peer's early data or reply */
@@ -86,9 +108,17 @@ enum pl_dg_event_kind {
     PL_DG_EV_REPLY,       /* id: the request's; err 0 and msg/msg_len, or a failure */
     PL_DG_EV_PONG,        /* the answer to pl_dg_ping: rtt_us */
     PL_DG_EV_CLOSED,      /* the last event of conn: err 0 (pl_dg_shutdown done: all
-                             acknowledged) or PL_ERR_CLOSED (the peer closed) */
+                             acknowledged), PL_ERR_CLOSED (the peer closed: id has its
+                             code, data/len its reason) or PL_ERR_TIMEOUT (idle) */
     PL_DG_EV_REFUSED,     /* an initiator the trust store does not allow was refused
                              (conn NULL; peer and addr say who) */
+    PL_DG_EV_READABLE,    /* channel id has bytes (or its end) to read; once until a
+                             pl_dg_chan_read finds nothing more. A channel the peer
+                             opened appears this way first. */
+    PL_DG_EV_WRITABLE,    /* channel id has room again after a short pl_dg_chan_write */
+    PL_DG_EV_PATH,        /* the peer moved to addr (validated: err 0) or a move
+                             failed validation and the old path is back (err
+                             PL_ERR_TIMEOUT) */
 };
 
 typedef struct pl_dg_event {
@@ -96,7 +126,7 @@ typedef struct pl_dg_event {
     pl_dg_conn *conn;
     int err;
     const char *why;
-    uint64_t id;     /* MESSAGE, REPLY */
+    uint64_t id;     /* MESSAGE, REPLY; READABLE, WRITABLE: the channel; CLOSED: code */
     bool want_reply; /* MESSAGE: answer with pl_dg_msg_reply(conn, id, ...) */
     uint8_t *msg;    /* MESSAGE, REPLY: malloc'd; the caller owns it after
                         pl_dg_event_next and frees it (NULL when empty) */
@@ -112,8 +142,19 @@ typedef struct pl_dg_event {
 typedef struct pl_dg_stats {
     uint64_t rx, rx_dropped, hellos, cookies_sent, initiates, stale_cookie, bad_cookie,
         reused_cookie, no_work, pk_ops, accepts_sent, established, untrusted, resent_accepts,
-        refusals, events_dropped, data_tx, data_rx, retransmits, msgs_delivered;
+        refusals, events_dropped, data_tx, data_rx, retransmits, msgs_delivered, migrations;
 } pl_dg_stats;
+
+/* One connection's transport state (`peerlink ... --verbose`). */
+typedef struct pl_dg_conn_stats {
+    const char *cc;                     /* "newreno" or "cubic" */
+    uint64_t cwnd, ssthresh, in_flight; /* bytes (ssthresh UINT64_MAX: none yet) */
+    uint64_t srtt_ms, rttvar_ms, min_rtt_ms, latest_rtt_ms;
+    uint64_t packets_sent, packets_lost, retransmits, packets_acked, spurious;
+    uint64_t bytes_sent, bytes_received;
+    uint64_t congestion_events, pto_count;
+    bool path_validated;
+} pl_dg_conn_stats;
 
 int pl_dg_new(pl_dg_engine **out, const pl_dg_config *cfg) PL_WUR;
 void pl_dg_free(pl_dg_engine *e);
@@ -167,6 +208,26 @@ uint64_t pl_dg_conn_srtt_us(const pl_dg_conn *c);
 /* Close gracefully: send nothing new; once everything queued is
  * acknowledged, tell the peer (CLOSE) and give PL_DG_EV_CLOSED, err 0. */
 int pl_dg_shutdown(pl_dg_conn *c, uint64_t now_ms) PL_WUR;
+
+/* Open an ordered channel on an established connection: its id in *chan.
+ * PL_ERR_BUFSIZE: CHANS_MAX open. */
+int pl_dg_chan_open(pl_dg_conn *c, uint64_t *chan) PL_WUR;
+/* Queue bytes on a channel: how many were taken (0 <= n <= len; fewer
+ * when the send buffer is full: PL_DG_EV_WRITABLE follows), or
+ * PL_ERR_NOTFOUND, PL_ERR_INVAL (finished, or the connection is not
+ * established). */
+int pl_dg_chan_write(pl_dg_conn *c, uint64_t chan, const uint8_t *data, size_t len) PL_WUR;
+/* No more bytes on this channel: the peer reads its end after the last. */
+int pl_dg_chan_finish(pl_dg_conn *c, uint64_t chan) PL_WUR;
+/* Read what arrived in order: bytes copied (0: nothing now), *fin set when
+ * the channel's end was reached (every byte read). PL_ERR_NOTFOUND. */
+int pl_dg_chan_read(pl_dg_conn *c, uint64_t chan, uint8_t *buf, size_t cap, bool *fin) PL_WUR;
+/* Bytes written to the channel and not yet acknowledged. */
+size_t pl_dg_chan_pending(const pl_dg_conn *c, uint64_t chan);
+/* Close gracefully with a reason the peer sees (code, UTF-8 reason of at
+ * most 128 bytes): like pl_dg_shutdown. */
+int pl_dg_shutdown_reason(pl_dg_conn *c, uint64_t now_ms, uint64_t code, const char *reason) PL_WUR;
+void pl_dg_conn_stats_get(const pl_dg_conn *c, pl_dg_conn_stats *out);
 
 /* Forget a connection (established or failed); its pointer is invalid
  * afterwards, so drain its events first. */

@@ -9,17 +9,22 @@
 
 #include "dgram/dgram_int.h"
 #include "dgram/engine.h"
+#include "dgram/cc.h"
 #include "noise/noise.h"
 
 #define EVQ_MAX         1024
 #define EVQ_DELIVER     (EVQ_MAX / 2) /* messages wait in reassembly while this many events wait */
-#define PINGS_MAX       8             /* pings awaiting their PONG, per connection */
+#define PINGS_MAX       4             /* pings awaiting their PONG, per connection */
 #define REQS_MAX        4096          /* our requests awaiting a reply, per connection */
 #define UNANSWERED_MAX  4096          /* the peer's requests awaiting our reply, per connection */
 #define PTO_MIN_MS      20
 #define PTO_BACKOFF_MAX 6
 #define RTT_INITIAL_MS  100
-#define CLOSE_TRIES     5 /* CLOSEs sent before giving up on the peer's answer */
+#define CLOSE_TRIES     5    /* CLOSEs sent before giving up on the peer's answer */
+#define SENT_MIN        64   /* packets tracked at first (the ring doubles) */
+#define SENT_MAX        1024 /* packets in flight at most (the peer's ACK window) */
+#define CHANS_MAX       256  /* channels open at once per connection */
+#define DGRAM_Q         32   /* unreliable datagrams waiting for the window */
 
 /* C_WORK: the initiator is solving a COOKIE's proof of work. */
 enum cstate { C_HELLO, C_WORK, C_INITIATE, C_ESTABLISHED, C_YIELDED, C_FAILED, C_CLOSED };
@@ -51,17 +56,31 @@ struct omsg {
     uint8_t *acked; /* a bit per fragment */
 };
 
-/* A DATA packet carrying a fragment, until acknowledged or lost. */
+/* What a DATA packet carried that matters once it is acknowledged or lost
+ * (one data item at most per packet). */
+enum item_kind { IT_NONE = 0, IT_MSG, IT_CHAN, IT_DGRAM, IT_PROBE };
+
+/* Control frames a packet carried (sent.ctrl): sent again when it is lost. */
+#define CTRL_MAX_DATA 0x01
+#define CTRL_MAX_CHAN 0x02 /* for the channel in sent.chan */
+
+/* A DATA packet in flight, in a ring indexed by packet number. */
 struct sent {
-    bool used;
-    uint64_t pn, at;
-    uint64_t msg_id;
-    uint32_t frag;
+    uint64_t pn;
+    uint64_t at;    /* ms */
+    uint64_t ref;   /* IT_MSG: message id; IT_CHAN: segment sequence */
+    uint32_t sub;   /* IT_MSG: fragment */
+    uint16_t bytes; /* 0: the slot is free (acknowledged, lost, or never tracked) */
+    uint8_t kind, ctrl;
+    uint16_t chan; /* IT_CHAN, CTRL_MAX_CHAN: the channel's slot */
 };
 
-struct frag_ref {
-    uint64_t msg_id;
-    uint32_t frag;
+/* Lost items waiting to be sent again. */
+struct lost {
+    uint8_t kind;
+    uint16_t chan;
+    uint32_t sub;
+    uint64_t ref;
 };
 
 /* A message being received (slot id % PL_DG_MSG_WINDOW). */
@@ -83,40 +102,102 @@ struct ping {
     uint64_t seq, token, at;
 };
 
-/* The reliable message layer of one connection (reliable.c). */
+/* A channel segment sent: the bytes [off, off + len), FIN after them. */
+enum { SEG_INFLIGHT = 0, SEG_LOST, SEG_ACKED };
+struct seg {
+    uint64_t off;
+    uint32_t len;
+    uint8_t state, fin;
+};
+
+#define CHAN_RANGES 32 /* received ranges beyond the contiguous prefix */
+struct range {
+    uint64_t lo, hi;
+};
+
+/* An ordered channel (docs/protocol.md §9.9): a reliable byte stream each
+ * way. Buffers are rings allocated at the first byte. */
+struct chan {
+    uint64_t id;
+    /* sending: [s_acked, s_end) in sbuf (ring of PL_DG_CHAN_SENDBUF) */
+    uint8_t *sbuf;
+    uint64_t s_acked, s_sent, s_end, s_max; /* s_max: the peer's credit */
+    bool s_fin, s_fin_sent, s_fin_acked, s_blocked;
+    struct seg *segs; /* ring of segments [seg_head, seg_tail) in offset order */
+    uint32_t seg_cap;
+    uint64_t seg_head, seg_tail;
+    /* receiving: [r_read, r_read + window) in rbuf */
+    uint8_t *rbuf;
+    uint64_t r_read, r_contig, r_max;   /* r_max: the credit we gave */
+    uint64_t r_fin_at;                  /* UINT64_MAX: not known */
+    struct range r_ranges[CHAN_RANGES]; /* beyond r_contig, sorted, disjoint */
+    unsigned r_nranges;
+    bool max_due, rd_signaled, peer_opened, r_fin_read;
+};
+
+/* The reliable layer of one connection (reliable.c). */
 struct rel {
-    /* sending */
+    /* packets in flight: sent[pn % sent_cap] for pn in [sent_lo, next_pn) */
+    struct sent *sent;
+    uint32_t sent_cap;
+    uint64_t sent_lo;
+    struct lost *lost; /* ring of lost items to send again */
+    uint32_t lost_head, lost_len, lost_cap;
+    uint64_t largest_acked; /* PL_DG_PN_NONE before the first */
+    uint64_t largest_acked_at;
+    uint64_t last_eliciting_at; /* when the last ack-eliciting packet left */
+    uint64_t progress_at;       /* last time something new was acknowledged, or sending began */
+    uint64_t last_rx_at;        /* the last authenticated packet (idle timeout) */
+    uint64_t last_tx_at;        /* the last ack-eliciting packet (keepalive) */
+    pl_rtt rtt;
+    pl_cc cc;
+    unsigned pto_count, probes;
+    /* messages, sending */
     uint64_t next_id;
     struct omsg *head, *tail, *cur; /* cur: the first with fragments never sent */
     size_t queued;                  /* bytes of messages not fully acknowledged */
-    struct sent sent[PL_DG_INFLIGHT];
-    unsigned nsent;
-    struct frag_ref retx[PL_DG_INFLIGHT];
-    unsigned retx_head, retx_len;
-    uint64_t largest_acked; /* PL_DG_PN_NONE before the first */
-    uint64_t progress_at;   /* last time something new was acknowledged, or sending began */
-    uint64_t srtt_ms, rttvar_ms, latest_rtt_ms;
-    bool has_rtt;
-    unsigned pto_count;
     struct req *reqs;
     size_t nreqs;
-    /* receiving */
+    /* messages, receiving */
     uint64_t next_deliver;
-    struct imsg in[PL_DG_MSG_WINDOW];
+    struct imsg *in; /* PL_DG_MSG_WINDOW slots, allocated at the first fragment */
     size_t reasm;
     uint64_t *unanswered;
     size_t nunanswered;
+    /* channels */
+    struct chan **chans;
+    uint16_t nchans, chans_cap;
+    uint16_t rr;              /* round robin over [messages, channels...] */
+    uint64_t next_chan;       /* our next channel number (k: id 2k + responder) */
+    uint64_t peer_next_chan;  /* the peer's channels below this number were opened */
+    uint64_t tx_data, tx_max; /* channel bytes we sent (new), the peer's credit */
+    uint64_t rx_data, rx_max; /* channel bytes received (highest offsets), our credit */
+    uint64_t rx_read;         /* channel bytes the application read */
+    bool max_data_due;
+    /* unreliable datagrams waiting for the window (ring of DGRAM_Q) */
+    uint8_t (*dq)[PL_DG_DATAGRAM_MAX + 2];
+    unsigned dq_head, dq_len;
+    /* acknowledging */
     pl_dg_replay ackset; /* packets we accepted: what our ACK frames report */
     unsigned ack_pending;
     uint64_t ack_at; /* UINT64_MAX: no acknowledgement owed */
-    bool held;       /* pl_dg_conn_hold: nothing delivered */
+    bool held;       /* pl_dg_conn_hold: no message delivered */
     /* ping */
     struct ping pings[PINGS_MAX];
     uint64_t ping_seq;
+    /* path validation (docs/protocol.md §9.10) */
+    pl_dg_addr prev_addr;
+    bool validating, challenge_due, response_due;
+    uint64_t challenge, response, validate_until, challenge_at;
+    uint64_t path_rx, path_tx; /* bytes on an unvalidated path (3x amplification cap) */
     /* close: the closer repeats CLOSE until the peer answers with one */
     bool shutting, close_sent, we_closed;
     unsigned close_tries;
     uint64_t close_at;
+    uint64_t close_code;
+    char *close_reason; /* malloc'd; NULL: "done" */
+    /* counters (pl_dg_conn_stats) */
+    uint64_t n_sent, n_lost, n_retx, n_acked, n_spurious, bytes_sent, bytes_rx;
 };
 
 struct pl_dg_conn {
@@ -203,8 +284,10 @@ void pl_dg_rel_init(pl_dg_conn *c);
 void pl_dg_rel_free(pl_dg_conn *c);
 /* The established connection's first moment (for RTT and timers). */
 void pl_dg_rel_start(pl_dg_conn *c, uint64_t now_ms, uint64_t rtt_ms);
-/* The plaintext of an authenticated DATA packet pn. */
-void pl_dg_rel_input(pl_dg_conn *c, uint64_t now_ms, uint64_t pn, const uint8_t *pt, size_t len);
+/* The plaintext of an authenticated DATA packet pn from `from` (newest:
+ * pn is the highest received so far, so an address change is a move). */
+void pl_dg_rel_input(pl_dg_conn *c, uint64_t now_ms, uint64_t pn, bool newest,
+                     const pl_dg_addr *from, const uint8_t *pt, size_t len);
 /* The next DATA packet c wants to send (acknowledgements, fragments) into
  * out: its length, 0 for none. */
 int pl_dg_rel_output(pl_dg_conn *c, uint64_t now_ms, uint8_t *out, size_t cap);

@@ -118,8 +118,34 @@ int pl_dg_frame_read(pl_rd *r, pl_dg_frame *f, const char **why)
     }
     case PL_DG_F_PING:
     case PL_DG_F_PONG:
+    case PL_DG_F_PATH_CHALLENGE:
+    case PL_DG_F_PATH_RESPONSE:
         f->token = pl_rd_u64(r);
-        return pl_rd_ok(r) ? PL_OK : bad(why, "truncated PING or PONG frame");
+        return pl_rd_ok(r) ? PL_OK : bad(why, "truncated PING, PONG or PATH frame");
+    case PL_DG_F_CHAN: {
+        f->flags = pl_rd_u8(r);
+        f->id = pl_dg_rd_varint(r);
+        f->offset = pl_dg_rd_varint(r);
+        uint64_t len = pl_dg_rd_varint(r);
+        if (!pl_rd_ok(r))
+            return bad(why, "truncated CHAN frame");
+        if (f->flags & ~PL_DG_CHAN_FIN)
+            return bad(why, "unknown CHAN flags");
+        if (len > PL_DG_CHAN_OFFSET_MAX - f->offset)
+            return bad(why, "CHAN frame beyond the largest channel offset");
+        pl_span s = pl_rd_take(r, len > SIZE_MAX ? SIZE_MAX : (size_t)len);
+        if (!pl_rd_ok(r))
+            return bad(why, "truncated CHAN frame");
+        f->bytes = s.p;
+        f->len = s.len;
+        return PL_OK;
+    }
+    case PL_DG_F_MAX_DATA:
+    case PL_DG_F_MAX_CHAN:
+        if (f->type == PL_DG_F_MAX_CHAN)
+            f->id = pl_dg_rd_varint(r);
+        f->max = pl_dg_rd_varint(r);
+        return pl_rd_ok(r) ? PL_OK : bad(why, "truncated MAX_DATA or MAX_CHAN frame");
     case PL_DG_F_CLOSE:
     case PL_DG_F_DATAGRAM: {
         if (f->type == PL_DG_F_CLOSE)
@@ -171,7 +197,21 @@ void pl_dg_frame_write(pl_wr *w, const pl_dg_frame *f)
         pl_wr_bytes(w, f->bytes, f->len);
         break;
     case PL_DG_F_PING:
-    case PL_DG_F_PONG: pl_wr_u64(w, f->token); break;
+    case PL_DG_F_PONG:
+    case PL_DG_F_PATH_CHALLENGE:
+    case PL_DG_F_PATH_RESPONSE: pl_wr_u64(w, f->token); break;
+    case PL_DG_F_CHAN:
+        pl_wr_u8(w, f->flags);
+        pl_dg_wr_varint(w, f->id);
+        pl_dg_wr_varint(w, f->offset);
+        pl_dg_wr_varint(w, f->len);
+        pl_wr_bytes(w, f->bytes, f->len);
+        break;
+    case PL_DG_F_MAX_CHAN:
+        pl_dg_wr_varint(w, f->id);
+        pl_dg_wr_varint(w, f->max);
+        break;
+    case PL_DG_F_MAX_DATA: pl_dg_wr_varint(w, f->max); break;
     case PL_DG_F_CLOSE:
     case PL_DG_F_DATAGRAM:
         if (f->type == PL_DG_F_CLOSE)

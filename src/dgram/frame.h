@@ -10,6 +10,10 @@
  *   PONG     0x04 | token 8 (the PING's)
  *   CLOSE    0x05 | code | reason len | reason (UTF-8)
  *   DATAGRAM 0x06 | len | bytes (unreliable)
+ *   CHAN     0x07 | flags 1 (FIN 1) | channel | offset | len | bytes
+ *   MAX_DATA 0x08 | max (channel bytes the sender may send, all channels)
+ *   MAX_CHAN 0x09 | channel | max (the end offset the sender may reach)
+ *   PATH_CHALLENGE 0x0a | token 8;  PATH_RESPONSE 0x0b | token 8
  */
 #ifndef PL_DG_FRAME_H
 #define PL_DG_FRAME_H
@@ -21,7 +25,7 @@
 #include "util/buf.h"
 
 #define PL_DG_VARINT_MAX ((UINT64_C(1) << 62) - 1)
-#define PL_DG_ACK_RANGES 8   /* ranges in one ACK frame */
+#define PL_DG_ACK_RANGES 32  /* ranges in one ACK frame */
 #define PL_DG_REASON_MAX 128 /* bytes of a CLOSE reason */
 
 enum {
@@ -32,7 +36,17 @@ enum {
     PL_DG_F_PONG = 4,
     PL_DG_F_CLOSE = 5,
     PL_DG_F_DATAGRAM = 6,
+    PL_DG_F_CHAN = 7,
+    PL_DG_F_MAX_DATA = 8,
+    PL_DG_F_MAX_CHAN = 9,
+    PL_DG_F_PATH_CHALLENGE = 10,
+    PL_DG_F_PATH_RESPONSE = 11,
 };
+
+/* CHAN flags */
+#define PL_DG_CHAN_FIN        0x01 /* the channel's last byte is at offset + len */
+/* The largest channel offset (a channel carries less than 2^62 bytes). */
+#define PL_DG_CHAN_OFFSET_MAX PL_DG_VARINT_MAX
 
 /* MSG flags */
 #define PL_DG_MSG_REQUEST 0x01 /* the sender wants a reply */
@@ -51,11 +65,12 @@ typedef struct pl_dg_ack {
 typedef struct pl_dg_frame {
     uint8_t type;
     pl_dg_ack ack;                  /* ACK */
-    uint8_t flags;                  /* MSG */
-    uint64_t id, re, total, offset; /* MSG */
-    uint64_t token;                 /* PING, PONG */
+    uint8_t flags;                  /* MSG, CHAN */
+    uint64_t id, re, total, offset; /* MSG; CHAN: id (the channel), offset */
+    uint64_t max;                   /* MAX_DATA, MAX_CHAN (id: the channel) */
+    uint64_t token;                 /* PING, PONG, PATH_CHALLENGE, PATH_RESPONSE */
     uint64_t code;                  /* CLOSE */
-    const uint8_t *bytes;           /* MSG fragment, CLOSE reason, DATAGRAM */
+    const uint8_t *bytes;           /* MSG fragment, CLOSE reason, DATAGRAM, CHAN */
     size_t len;
 } pl_dg_frame;
 

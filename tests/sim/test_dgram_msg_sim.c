@@ -125,6 +125,7 @@ static void handle(dgnode *d, uint64_t now, pl_dg_event *ev)
             if (n->req_id[i] == ev->id && !n->req_done[i])
                 k = i;
         if (k < 0 || ev->err != 0 || !check(n->pair, 100 + k, ev->msg, ev->msg_len, rep_len[k])) {
+            printf("# bad reply: k %d err %d %s\n", k, ev->err, ev->why ? ev->why : "");
             n->bad++;
             break;
         }
@@ -132,7 +133,10 @@ static void handle(dgnode *d, uint64_t now, pl_dg_event *ev)
         n->replies_ok++;
         break;
     }
-    case PL_DG_EV_FAILED: n->failed++; break;
+    case PL_DG_EV_FAILED:
+        n->failed++;
+        printf("# failed: %s\n", ev->why ? ev->why : "?");
+        break;
     case PL_DG_EV_CLOSED:
         n->closed_at = now;
         if (ev->err == 0)

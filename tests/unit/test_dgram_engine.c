@@ -249,8 +249,8 @@ static void handshake_and_data(void **state)
     assert_int_equal(sb.data, 0);
     pl_dg_stats st1;
     pl_dg_stats_get(b.e, &st1);
-    assert_int_equal(st1.rx_dropped, st0.rx_dropped + 1);
-    pl_dg_conn_close(NULL); /* harmless */
+    assert_true(st1.rx_dropped > st0.rx_dropped); /* (and its probes after it) */
+    pl_dg_conn_close(NULL);                       /* harmless */
     /* the handshake sizes: a COOKIE is far smaller than the HELLO */
     pl_dg_stats st;
     pl_dg_stats_get(b.e, &st);
@@ -663,7 +663,7 @@ static bool drop_accepts(void *user, int from, uint8_t *pkt, size_t *len)
     unsigned *n = user;
     (void)from;
     (void)len;
-    return !(pkt[0] == 4 && (*n)++ < 8); /* the first eight ACCEPTs are lost */
+    return !(pkt[0] == 4 && (*n)++ < 4); /* the first four ACCEPTs (one attempt) are lost */
 }
 
 /* Every ACCEPT of the first attempt is lost: a starts again and b replaces
@@ -686,7 +686,7 @@ static void superseded_half_open(void **state)
     run(&t, t.now + PL_DG_HANDSHAKE_MS);
     drain(&a, &sa);
     drain(&b, &sb);
-    assert_true(dropped >= 8);
+    assert_true(dropped >= 4);
     assert_int_equal(sa.established, 1);
     assert_int_equal(sb.established, 2);
     assert_int_equal(sb.failed, 1); /* the first, superseded */
