@@ -2,7 +2,6 @@
 #include "sim.h"
 
 #include <stdlib.h>
-#include <stdio.h>
 #include <string.h>
 
 typedef struct event {
@@ -314,8 +313,6 @@ void sim_send(sim *s, const sim_addr *from, const sim_addr *to, const uint8_t *d
 {
     const sim_link *l = link_for(s, from, to);
     s->st.sent++;
-    int dbg = getenv("PL_DBG") && ((from->b[3] == 13 && to->b[3] == 13));
-    if (dbg) fprintf(stderr, "SEND now=%lu %d->%d type=%d len=%zu\n", (unsigned long)s->now, from->b[2], to->b[2], data[0], len);
     if (len > SIM_MAX_DGRAM) {
         s->st.refused++;
         return;
@@ -334,7 +331,6 @@ void sim_send(sim *s, const sim_addr *from, const sim_addr *to, const uint8_t *d
         return;
     }
     if (chance(s, l->loss)) {
-        if (dbg) fprintf(stderr, "  lost\n");
         s->st.dropped_loss++;
         return;
     }

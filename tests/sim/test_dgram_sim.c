@@ -33,9 +33,6 @@ static void on_event(dgnode *d, uint64_t now, pl_dg_event *ev)
 {
     enode *n = (enode *)d;
     (void)now;
-    if (getenv("PL_DBG"))
-        printf("# ev %d at %llu on %d.%d\n", ev->kind, (unsigned long long)now, n->d.addr.b[2],
-               n->d.addr.b[3]);
     if (ev->kind == PL_DG_EV_ESTABLISHED) {
         n->established++;
         n->conn = ev->conn;
@@ -45,9 +42,6 @@ static void on_event(dgnode *d, uint64_t now, pl_dg_event *ev)
         n->data++;
     } else if (ev->kind == PL_DG_EV_FAILED) {
         n->failed++;
-        if (getenv("PL_DBG"))
-            printf("# failed at %llu on %d.%d: %s\n", (unsigned long long)now, n->d.addr.b[2],
-                   n->d.addr.b[3], ev->why);
     }
 }
 
