@@ -37,6 +37,7 @@
 #define PERSISTENT_PTOS 3    /* RFC 9002 §7.6.1 */
 #define VALIDATE_MIN_MS 1000 /* a new path has at least this long to answer */
 #define AMPLIFY         3    /* bytes sent to an unvalidated path per byte received from it */
+#define SMALL_PACKET    64   /* the most a packet of acknowledgements and control frames takes */
 
 static bool bit_get(const uint8_t *m, uint32_t i)
 {
@@ -931,18 +932,48 @@ static bool pick_msg(struct rel *r, struct item *it)
 
 /* New bytes of channel slot i, within both credits: a segment of at most
  * `room` bytes (recorded when the packet is made). */
-static bool pick_chan(struct rel *r, uint16_t i, struct item *it)
+static bool chan_sendable(const struct rel *r, const struct chan *ch)
 {
-    struct chan *ch = r->chans[i];
     bool fin_only = ch->s_fin && !ch->s_fin_sent && ch->s_sent == ch->s_end;
     if (ch->s_sent == ch->s_end && !fin_only)
         return false;
     if (!fin_only && (ch->s_sent >= ch->s_max || r->tx_data >= r->tx_max))
         return false; /* blocked by flow control */
-    if (ch->seg_tail - ch->seg_head == SENT_MAX)
+    return ch->seg_tail - ch->seg_head < SENT_MAX;
+}
+
+static bool pick_chan(struct rel *r, uint16_t i, struct item *it)
+{
+    if (!chan_sendable(r, r->chans[i]))
         return false;
     *it = (struct item){.kind = IT_CHAN, .chan = i, .seg = UINT64_MAX};
     return true;
+}
+
+/* A channel with bytes to send and no credit for them. */
+static bool flow_blocked(const struct rel *r)
+{
+    for (uint16_t i = 0; i < r->nchans; i++) {
+        const struct chan *ch = r->chans[i];
+        if (ch->s_sent < ch->s_end && (ch->s_sent >= ch->s_max || r->tx_data >= r->tx_max))
+            return true;
+    }
+    return false;
+}
+
+/* An ack-eliciting probe is due with nothing in flight: a keepalive, or,
+ * when flow control blocks us, a sign of life after a probe timeout (the
+ * peer's credit may be on its way to an address we no longer have). */
+static uint64_t probe_at(const pl_dg_conn *c)
+{
+    const struct rel *r = &c->rel;
+    uint64_t t = keepalive_ms(c) == UINT32_MAX ? UINT64_MAX : r->last_tx_at + keepalive_ms(c);
+    if (flow_blocked(r)) {
+        uint64_t b = r->last_tx_at + pto_ms(r);
+        if (b < t)
+            t = b;
+    }
+    return t;
 }
 
 /* New data: messages and channels take turns. */
@@ -1072,7 +1103,10 @@ int pl_dg_rel_output(pl_dg_conn *c, uint64_t now_ms, uint8_t *out, size_t cap)
 
     /* May an ack-eliciting packet go now? */
     bool room = !r->sent || c->next_pn - r->sent_lo < SENT_MAX;
-    bool amplify_ok = !r->validating || r->path_tx + PL_DG_PACKET_MAX <= AMPLIFY * r->path_rx;
+    /* an unvalidated path gets at most AMPLIFY times what came from it */
+    uint64_t amplify = r->validating ? AMPLIFY * r->path_rx : UINT64_MAX;
+    bool amplify_ok = r->path_tx + PL_DG_PACKET_MAX <= amplify;
+    bool amplify_small = r->path_tx + SMALL_PACKET <= amplify;
     bool window =
         r->probes > 0 || (pl_cc_can_send(&r->cc, PL_DG_PACKET_MAX) &&
                           pl_cc_pace_at(&r->cc, now_ms, &r->rtt, PL_DG_PACKET_MAX) <= now_ms);
@@ -1082,14 +1116,14 @@ int pl_dg_rel_output(pl_dg_conn *c, uint64_t now_ms, uint8_t *out, size_t cap)
             if (r->dq_len)
                 it.kind = IT_DGRAM;
             else if (!pick_new(r, &it) &&
-                     (r->probes > 0 ||
-                      (!in_flight(r) && now_ms >= r->last_tx_at + keepalive_ms(c) &&
-                       keepalive_ms(c) != UINT32_MAX)))
+                     (r->probes > 0 || (!in_flight(r) && now_ms >= probe_at(c))))
                 it.kind = IT_PROBE;
         }
     }
-    if (!room || !amplify_ok)
+    if (!room || !amplify_small)
         ctrl = challenge = false;
+    if (!amplify_small)
+        ack_due = response = false;
     if (!ack_due && !ctrl && !challenge && !response && it.kind == IT_NONE)
         return 0;
     if ((it.kind != IT_NONE || ctrl || challenge) && !sent_room(c, c->next_pn)) {
@@ -1565,8 +1599,8 @@ void pl_dg_rel_input(pl_dg_conn *c, uint64_t now_ms, uint64_t pn, bool newest,
             return; /* an old packet by another way: no move, no answer */
         path_move(c, now_ms, from);
     }
-    if (r->validating)
-        r->path_rx += len + PL_DG_TAGLEN;
+    if (r->validating) /* the datagram's size: header, packet number (at least 1), tag */
+        r->path_rx += 1 + PL_DG_CID_LEN + 1 + len + PL_DG_TAGLEN;
     pl_rd rd = pl_rd_init(pt, len);
     bool eliciting = false, accepted = true;
     while (pl_rd_left(&rd)) {
@@ -1794,8 +1828,8 @@ uint64_t pl_dg_rel_deadline(const pl_dg_conn *c)
         if (in_flight(r)) {
             earliest(&d, r->last_eliciting_at + pto_ms(r));
             earliest(&d, r->progress_at + PL_DG_DEAD_MS);
-        } else if (keepalive_ms(c) != UINT32_MAX) {
-            earliest(&d, r->last_tx_at + keepalive_ms(c));
+        } else {
+            earliest(&d, probe_at(c));
         }
         if (r->lost_len || r->dq_len || msg_ready(r)) {
             /* waiting for pacing (or the window, which an ACK or a PTO opens) */
@@ -1804,9 +1838,7 @@ uint64_t pl_dg_rel_deadline(const pl_dg_conn *c)
                 earliest(&d, pl_cc_pace_at(&cc, c->e->now_ms, &r->rtt, PL_DG_PACKET_MAX));
         }
         for (uint16_t i = 0; i < r->nchans; i++) {
-            const struct chan *ch = r->chans[i];
-            if ((ch->s_sent < ch->s_end && ch->s_sent < ch->s_max && r->tx_data < r->tx_max) ||
-                (ch->s_fin && !ch->s_fin_sent)) {
+            if (chan_sendable(r, r->chans[i])) {
                 pl_cc cc = r->cc;
                 if (pl_cc_can_send(&cc, PL_DG_PACKET_MAX))
                     earliest(&d, pl_cc_pace_at(&cc, c->e->now_ms, &r->rtt, PL_DG_PACKET_MAX));
