@@ -81,8 +81,14 @@ void pl_cc_on_acked(pl_cc *cc, uint64_t now_ms, uint64_t sent_at_ms, size_t byte
 void pl_cc_on_lost(pl_cc *cc, uint64_t now_ms, uint64_t sent_at_ms, size_t bytes)
 {
     cc->in_flight -= bytes < cc->in_flight ? bytes : cc->in_flight;
-    if (cc->recovery_at != UINT64_MAX && sent_at_ms < cc->recovery_at)
+    if (cc->recovery_at != UINT64_MAX && sent_at_ms < cc->recovery_at) {
+        cc->epoch_losses++;
         return;
+    }
+    cc->undo_cwnd = cc->cwnd;
+    cc->undo_ssthresh = cc->ssthresh;
+    cc->epoch_losses = 1;
+    cc->epoch_spurious = 0;
     cc->recovery_at = now_ms;
     cc->congestion_events++;
     cc->cwnd /= 2;
@@ -105,4 +111,20 @@ void pl_cc_on_discarded(pl_cc *cc, size_t bytes)
 const char *pl_cc_name(pl_cc_algo a)
 {
     return a == PL_CC_CUBIC ? "cubic" : "newreno";
+}
+
+void pl_cc_on_spurious(pl_cc *cc, uint64_t sent_at_ms)
+{
+    if (cc->recovery_at == UINT64_MAX || cc->undo_cwnd == 0)
+        return;
+    /* a loss of the current period (sent before it began, or its trigger) */
+    if (++cc->epoch_spurious < cc->epoch_losses)
+        return;
+    (void)sent_at_ms;
+    if (cc->undo_cwnd > cc->cwnd)
+        cc->cwnd = cc->undo_cwnd;
+    cc->ssthresh = cc->undo_ssthresh;
+    cc->undo_cwnd = 0;
+    if (cc->congestion_events)
+        cc->congestion_events--;
 }

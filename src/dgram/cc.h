@@ -56,6 +56,9 @@ typedef struct pl_cc {
     double cwnd_prior; /* in mss */
     /* pacing: a bucket of bytes refilled at rate() and at most burst() deep */
     uint64_t tokens, refill_at;
+    /* undo (pl_cc_on_spurious): the state before the last reduction */
+    uint64_t undo_cwnd, undo_ssthresh;
+    uint32_t epoch_losses, epoch_spurious;
     /* counters for the stats view */
     uint64_t congestion_events, persistent_events;
 } pl_cc;
@@ -73,6 +76,10 @@ void pl_cc_on_acked(pl_cc *cc, uint64_t now_ms, uint64_t sent_at_ms, size_t byte
                     const pl_rtt *rtt);
 void pl_cc_on_lost(pl_cc *cc, uint64_t now_ms, uint64_t sent_at_ms, size_t bytes);
 void pl_cc_on_persistent(pl_cc *cc);
+/* A packet declared lost was acknowledged after all (reordering): when
+ * every loss of the current recovery period proves spurious, the
+ * reduction is undone (the window and threshold from before it). */
+void pl_cc_on_spurious(pl_cc *cc, uint64_t sent_at_ms);
 void pl_cc_on_discarded(pl_cc *cc, size_t bytes);
 const char *pl_cc_name(pl_cc_algo a);
 

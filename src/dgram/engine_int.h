@@ -72,6 +72,7 @@ struct sent {
     uint32_t sub;   /* IT_MSG: fragment */
     uint16_t bytes; /* 0: the slot is free (acknowledged, lost, or never tracked) */
     uint8_t kind, ctrl;
+
     uint16_t chan; /* IT_CHAN, CTRL_MAX_CHAN: the channel's slot */
 };
 
@@ -151,6 +152,10 @@ struct rel {
     uint64_t last_tx_at;        /* the last ack-eliciting packet (keepalive) */
     pl_rtt rtt;
     pl_cc cc;
+    uint64_t recent_lost[16]; /* packet numbers declared lost lately (0: none) */
+    unsigned recent_next;
+    uint32_t reorder_pkts;    /* packet threshold: 3, more after reordering was seen */
+    uint32_t reorder_eighths; /* time threshold in RTT/8: 9, more after reordering */
     unsigned pto_count, probes;
     /* messages, sending */
     uint64_t next_id;

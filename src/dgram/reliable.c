@@ -32,12 +32,13 @@
 #include "dgram/engine_int.h"
 #include "dgram/frame.h"
 
-#define ACK_EVERY       2    /* ack-eliciting packets that make an acknowledgement due */
-#define PKT_THRESHOLD   3    /* RFC 9002 §6.1.1 */
-#define PERSISTENT_PTOS 3    /* RFC 9002 §7.6.1 */
-#define VALIDATE_MIN_MS 1000 /* a new path has at least this long to answer */
-#define AMPLIFY         3    /* bytes sent to an unvalidated path per byte received from it */
-#define SMALL_PACKET    64   /* the most a packet of acknowledgements and control frames takes */
+#define ACK_EVERY        2    /* ack-eliciting packets that make an acknowledgement due */
+#define PKT_THRESHOLD    3    /* RFC 9002 §6.1.1 */
+#define REORDER_PKTS_MAX 64   /* the packet threshold after reordering, at most */
+#define PERSISTENT_PTOS  3    /* RFC 9002 §7.6.1 */
+#define VALIDATE_MIN_MS  1000 /* a new path has at least this long to answer */
+#define AMPLIFY          3    /* bytes sent to an unvalidated path per byte received from it */
+#define SMALL_PACKET     64   /* the most a packet of acknowledgements and control frames takes */
 
 static bool bit_get(const uint8_t *m, uint32_t i)
 {
@@ -74,6 +75,8 @@ void pl_dg_rel_init(pl_dg_conn *c)
     pl_rtt_init(&r->rtt, RTT_INITIAL_MS);
     pl_cc_init(&r->cc, c->e->cfg.cc == PL_DG_CC_CUBIC ? PL_CC_CUBIC : PL_CC_NEWRENO,
                PL_DG_PACKET_MAX);
+    r->reorder_pkts = PKT_THRESHOLD;
+    r->reorder_eighths = 9;
     r->tx_max = PL_DG_CONN_WINDOW;
     r->rx_max = PL_DG_CONN_WINDOW;
     pl_dg_replay_init(&r->ackset);
@@ -150,7 +153,7 @@ static uint64_t pto_ms(const struct rel *r)
 static uint64_t loss_delay(const struct rel *r)
 {
     uint64_t rtt = r->rtt.smoothed > r->rtt.latest ? r->rtt.smoothed : r->rtt.latest;
-    uint64_t d = rtt * 9 / 8;
+    uint64_t d = rtt * r->reorder_eighths / 8;
     return d < 1 ? 1 : d;
 }
 
@@ -1085,6 +1088,28 @@ static bool ctrl_due(const struct rel *r, uint16_t *max_chan)
 #define ACK_ROOM    120        /* an ACK frame beside a full item */
 #define ITEM_HEADER 40         /* frame headers of an item at most */
 
+/* The packet ring has a slot for one more ack-eliciting packet. */
+static bool ring_room(const pl_dg_conn *c)
+{
+    return !c->rel.sent || c->next_pn - c->rel.sent_lo < SENT_MAX;
+}
+
+/* An unvalidated path gets at most AMPLIFY times what came from it. */
+static bool amplify_room(const struct rel *r, size_t bytes)
+{
+    return !r->validating || r->path_tx + bytes <= AMPLIFY * r->path_rx;
+}
+
+/* An ack-eliciting packet of `bytes` may go, pacing aside: the ring has
+ * room, the path's amplification limit allows it, and the congestion
+ * window does (or a probe is owed, which ignores the window). */
+static bool may_elicit(const pl_dg_conn *c, size_t bytes)
+{
+    const struct rel *r = &c->rel;
+    return ring_room(c) && amplify_room(r, bytes) &&
+           (r->probes > 0 || pl_cc_can_send(&r->cc, bytes));
+}
+
 int pl_dg_rel_output(pl_dg_conn *c, uint64_t now_ms, uint8_t *out, size_t cap)
 {
     struct rel *r = &c->rel;
@@ -1102,16 +1127,13 @@ int pl_dg_rel_output(pl_dg_conn *c, uint64_t now_ms, uint8_t *out, size_t cap)
     bool response = r->response_due;
 
     /* May an ack-eliciting packet go now? */
-    bool room = !r->sent || c->next_pn - r->sent_lo < SENT_MAX;
-    /* an unvalidated path gets at most AMPLIFY times what came from it */
-    uint64_t amplify = r->validating ? AMPLIFY * r->path_rx : UINT64_MAX;
-    bool amplify_ok = r->path_tx + PL_DG_PACKET_MAX <= amplify;
-    bool amplify_small = r->path_tx + SMALL_PACKET <= amplify;
+    bool room = ring_room(c);
+    bool amplify_small = amplify_room(r, SMALL_PACKET);
     bool window =
-        r->probes > 0 || (pl_cc_can_send(&r->cc, PL_DG_PACKET_MAX) &&
-                          pl_cc_pace_at(&r->cc, now_ms, &r->rtt, PL_DG_PACKET_MAX) <= now_ms);
+        may_elicit(c, PL_DG_PACKET_MAX) &&
+        (r->probes > 0 || pl_cc_pace_at(&r->cc, now_ms, &r->rtt, PL_DG_PACKET_MAX) <= now_ms);
     struct item it = {.kind = IT_NONE};
-    if (room && amplify_ok && window) {
+    if (window) {
         if (!pick_lost(r, &it)) {
             if (r->dq_len)
                 it.kind = IT_DGRAM;
@@ -1247,6 +1269,7 @@ static void lose(pl_dg_conn *c, struct sent *s, uint64_t now_ms)
     item_lost(c, s);
     pl_cc_on_lost(&r->cc, now_ms, s->at, s->bytes);
     r->n_lost++;
+    r->recent_lost[r->recent_next++ % 16] = s->pn + 1; /* (+1: 0 means none) */
     s->bytes = 0;
 }
 
@@ -1262,7 +1285,7 @@ static void detect_lost(pl_dg_conn *c, uint64_t now_ms)
         struct sent *s = sent_live(r, p);
         if (!s)
             continue;
-        if (p + PKT_THRESHOLD <= r->largest_acked || s->at + delay <= now_ms) {
+        if (p + r->reorder_pkts <= r->largest_acked || s->at + delay <= now_ms) {
             if (s->at < first_at)
                 first_at = s->at;
             if (s->at > last_at)
@@ -1312,6 +1335,35 @@ static void seg_acked(pl_dg_conn *c, const struct sent *s)
     }
 }
 
+/* Packets declared lost lately that this ACK covers were not lost: the
+ * path reorders. Widen the thresholds (RACK's reordering window, in
+ * spirit: RFC 8985 §6.2) and let the controller undo a reduction that
+ * only reordering caused. */
+static void spurious(pl_dg_conn *c, const pl_dg_ack *a)
+{
+    struct rel *r = &c->rel;
+    for (unsigned i = 0; i < 16; i++) {
+        if (!r->recent_lost[i])
+            continue;
+        uint64_t pn = r->recent_lost[i] - 1;
+        for (size_t k = 0; k < a->n; k++) {
+            if (pn < a->r[k].lo || pn > a->r[k].hi)
+                continue;
+            r->recent_lost[i] = 0;
+            r->n_spurious++;
+            uint64_t dist = r->largest_acked != PL_DG_PN_NONE && r->largest_acked > pn
+                                ? r->largest_acked - pn + 1
+                                : PKT_THRESHOLD;
+            if (dist > r->reorder_pkts)
+                r->reorder_pkts = dist < REORDER_PKTS_MAX ? (uint32_t)dist : REORDER_PKTS_MAX;
+            if (r->reorder_eighths < 16)
+                r->reorder_eighths += 2;
+            pl_cc_on_spurious(&r->cc, 0);
+            break;
+        }
+    }
+}
+
 static void on_ack(pl_dg_conn *c, uint64_t now_ms, const pl_dg_ack *a)
 {
     struct rel *r = &c->rel;
@@ -1341,6 +1393,7 @@ static void on_ack(pl_dg_conn *c, uint64_t now_ms, const pl_dg_ack *a)
             }
         }
     }
+    spurious(c, a);
     if (r->largest_acked == PL_DG_PN_NONE || a->r[0].hi > r->largest_acked)
         r->largest_acked = a->r[0].hi;
     if (newly) {
@@ -1831,19 +1884,14 @@ uint64_t pl_dg_rel_deadline(const pl_dg_conn *c)
         } else {
             earliest(&d, probe_at(c));
         }
-        if (r->lost_len || r->dq_len || msg_ready(r)) {
-            /* waiting for pacing (or the window, which an ACK or a PTO opens) */
+        /* data waiting for pacing; the window, the packet ring and the
+         * amplification limit are opened by an ACK or a PTO, not by time */
+        bool data = r->lost_len || r->dq_len || msg_ready(r);
+        for (uint16_t i = 0; !data && i < r->nchans; i++)
+            data = chan_sendable(r, r->chans[i]);
+        if (data && may_elicit(c, PL_DG_PACKET_MAX)) {
             pl_cc cc = r->cc;
-            if (pl_cc_can_send(&cc, PL_DG_PACKET_MAX))
-                earliest(&d, pl_cc_pace_at(&cc, c->e->now_ms, &r->rtt, PL_DG_PACKET_MAX));
-        }
-        for (uint16_t i = 0; i < r->nchans; i++) {
-            if (chan_sendable(r, r->chans[i])) {
-                pl_cc cc = r->cc;
-                if (pl_cc_can_send(&cc, PL_DG_PACKET_MAX))
-                    earliest(&d, pl_cc_pace_at(&cc, c->e->now_ms, &r->rtt, PL_DG_PACKET_MAX));
-                break;
-            }
+            earliest(&d, pl_cc_pace_at(&cc, c->e->now_ms, &r->rtt, PL_DG_PACKET_MAX));
         }
         if (idle_ms(c) != UINT32_MAX)
             earliest(&d, r->last_rx_at + idle_ms(c));

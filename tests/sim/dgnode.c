@@ -77,6 +77,12 @@ static const sim_node_ops ops = {on_recv, on_timer, on_deadline};
 void dgnode_init(dgnode *n, sim *s, uint8_t tag, uint8_t salt, sim_addr addr,
                  dgnode_event_fn on_event, dgnode_after_fn after)
 {
+    dgnode_init_cfg(n, s, tag, salt, addr, on_event, after, NULL);
+}
+
+void dgnode_init_cfg(dgnode *n, sim *s, uint8_t tag, uint8_t salt, sim_addr addr,
+                     dgnode_event_fn on_event, dgnode_after_fn after, const pl_dg_config *extra)
+{
     uint8_t seed[32];
     memset(n, 0, sizeof *n);
     memset(seed, tag, sizeof seed);
@@ -96,6 +102,11 @@ void dgnode_init(dgnode *n, sim *s, uint8_t tag, uint8_t salt, sim_addr addr,
     cfg.random_user = &n->rnd;
     cfg.now_s = 1800000000;
     cfg.used_cookies_max = 256;
+    if (extra) {
+        cfg.cc = extra->cc;
+        cfg.keepalive_ms = extra->keepalive_ms;
+        cfg.idle_ms = extra->idle_ms;
+    }
     assert_int_equal(pl_dg_new(&n->e, &cfg), PL_OK);
     assert_true(sim_add_node(s, &addr, &ops, n) >= 0);
 }

@@ -34,6 +34,9 @@ struct dgnode {
  * seeded random source, and the node added to the simulator. */
 void dgnode_init(dgnode *n, sim *s, uint8_t tag, uint8_t salt, sim_addr addr,
                  dgnode_event_fn on_event, dgnode_after_fn after);
+/* The same with extra's cc, keepalive_ms and idle_ms (NULL: defaults). */
+void dgnode_init_cfg(dgnode *n, sim *s, uint8_t tag, uint8_t salt, sim_addr addr,
+                     dgnode_event_fn on_event, dgnode_after_fn after, const pl_dg_config *extra);
 void dgnode_free(dgnode *n);
 void dgnode_to_dg(const sim_addr *a, pl_dg_addr *out);
 /* Send what the engine has, hand its events over, send again. */
