@@ -24,7 +24,6 @@
  * Memory grows with use only: an idle connection holds no buffer; the
  * packet ring is freed when nothing is in flight.
  */
-#include <stdlib.h>
 #include <string.h>
 
 #include <sodium.h>
@@ -1159,7 +1158,10 @@ int pl_dg_rel_output(pl_dg_conn *c, uint64_t now_ms, uint8_t *out, size_t cap)
     uint8_t pt[PL_DG_PT_MAX];
     uint8_t scratch[ITEM_ROOM];
     pl_wr w = pl_wr_init(pt, sizeof pt);
-    if (r->ack_pending)
+    /* An ack-eliciting packet carries an ACK even when none is due: a
+     * lost ACK-only packet is not retransmitted, and on a lossy path the
+     * peer's probes would otherwise go unanswered until our next one. */
+    if (r->ack_pending || (it.kind != IT_NONE && r->ackset.largest != PL_DG_PN_NONE))
         write_ack(&w, r, it.kind == IT_NONE ? 400 : ACK_ROOM);
     uint8_t ctrl_bits = 0;
     uint16_t ctrl_chan = 0;
@@ -1805,7 +1807,7 @@ void pl_dg_rel_timer(pl_dg_conn *c, uint64_t now_ms)
             r->last_eliciting_at = now_ms; /* the next PTO counts from the probes */
         }
         if ((in_flight(r) || r->lost_len) && now_ms >= r->progress_at + PL_DG_DEAD_MS) {
-            pl_dg_conn_fail(c, PL_ERR_UNREACHABLE, "the peer stopped acknowledging");
+                    pl_dg_conn_fail(c, PL_ERR_UNREACHABLE, "the peer stopped acknowledging");
             return;
         }
         if (idle_ms(c) != UINT32_MAX && now_ms >= r->last_rx_at + idle_ms(c)) {
