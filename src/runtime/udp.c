@@ -2,9 +2,13 @@
  * udp.c - the datagram transport on a UDP socket (peerlink.h, "Runtime:
  * the datagram transport over UDP"): one libuv loop drives one sans-IO
  * engine (src/dgram/). Datagrams and the loop's monotonic clock go in;
- * the engine's datagrams go out with uv_udp_try_send (a full socket
- * buffer drops the datagram, as the network would, and the engine's
- * timers resend); its events become the application's callbacks. Also
+ * the engine's datagrams go out; its events become the application's
+ * callbacks. The socket is read with recvmmsg, in batches, taking UDP GRO
+ * super-datagrams apart where the kernel offers them; datagrams go out in
+ * batches with sendmmsg, runs of equal-sized datagrams to one peer as one
+ * UDP GSO send where the kernel has it. All buffers are allocated with
+ * the node: nothing is allocated per datagram. A full socket buffer drops
+ * the datagram, as the network would, and the engine's timers resend. Also
  * the stream convention of the tool (docs/protocol.md §9.8): a connection
  * joined to two descriptors.
  */
@@ -17,6 +21,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <netinet/in.h>
+#include <netinet/udp.h>
+#include <sys/socket.h>
+
 #include <sodium.h>
 #include <uv.h>
 
@@ -24,8 +32,13 @@
 #include "peerlink.h"
 #include "util/util.h"
 
-#define RECV_BUF   65536
-#define READ_CHUNK 65536 /* bytes of in_fd per message */
+#define RX_BATCH   32                         /* datagrams per recvmmsg */
+#define RX_ROUNDS  8                          /* recvmmsg calls per wake-up, at most */
+#define RX_BUF     65536                      /* per datagram slot: room for a GRO super-datagram */
+#define TX_BATCH   64                         /* datagrams per sendmmsg */
+#define GSO_MAX    (65507 / PL_DG_PACKET_MAX) /* segments in one GSO send */
+#define SOCK_BUF   (4 << 20)                  /* socket buffer sizes asked for */
+#define READ_CHUNK 65536                      /* bytes of in_fd per channel write */
 #define PINGS      16
 
 struct cbreq {
@@ -67,9 +80,35 @@ struct pl_udp_conn {
     uv_poll_t out_poll;
 };
 
+/* One batch of datagrams on its way out. */
+struct txq {
+    uint8_t buf[TX_BATCH][PL_DG_PACKET_MAX];
+    size_t len[TX_BATCH];
+    struct sockaddr_storage to[TX_BATCH];
+    socklen_t tolen[TX_BATCH];
+    struct mmsghdr msg[TX_BATCH];
+    struct iovec iov[TX_BATCH];
+    struct {
+        _Alignas(struct cmsghdr) uint8_t b[CMSG_SPACE(sizeof(uint16_t))];
+    } ctl[TX_BATCH];
+};
+
+/* One batch of datagrams coming in. */
+struct rxq {
+    struct mmsghdr msg[RX_BATCH];
+    struct iovec iov[RX_BATCH];
+    struct sockaddr_storage from[RX_BATCH];
+    struct {
+        _Alignas(struct cmsghdr) uint8_t b[CMSG_SPACE(sizeof(int))];
+    } ctl[RX_BATCH];
+    uint8_t buf[RX_BATCH][RX_BUF];
+};
+
 struct pl_udp {
     uv_loop_t loop;
-    uv_udp_t sock;
+    int fd, gso, gro; /* the socket; UDP GSO and GRO in use */
+    uv_poll_t poll;
+    int polling;
     uv_timer_t timer;
     int family; /* of the socket */
     pl_dg_engine *e;
@@ -79,8 +118,9 @@ struct pl_udp {
     int draining, err;
     struct pl_udp_conn *conns;
     uint64_t sent_dropped;
-    uint8_t rbuf[RECV_BUF];
-    uint8_t obuf[2048];
+    uint64_t tx_calls, tx_datagrams, rx_calls, rx_datagrams;
+    struct txq *tx;
+    struct rxq *rx;
 };
 
 static int os_random(void *user, uint8_t *out, size_t len)
@@ -214,19 +254,97 @@ static int resolve(pl_udp *u, const char *host, const char *port, int passive,
 
 static void after(pl_udp *u);
 
+/* Send tx's first n datagrams: runs of equal length to one address (the
+ * last of a run may be shorter) as one GSO send, then sendmmsg. */
+static void tx_send(pl_udp *u, size_t n)
+{
+    struct txq *q = u->tx;
+    size_t nmsg = 0;
+    for (size_t i = 0; i < n;) {
+        size_t j = i + 1;
+        if (u->gso)
+            while (j < n && j - i < GSO_MAX && q->len[j] <= q->len[i] &&
+                   q->tolen[j] == q->tolen[i] && memcmp(&q->to[j], &q->to[i], q->tolen[i]) == 0 &&
+                   q->len[j - 1] == q->len[i])
+                j++;
+        /* the datagrams of a run are contiguous in buf only row by row:
+         * one iovec each */
+        struct msghdr *m = &q->msg[nmsg].msg_hdr;
+        memset(m, 0, sizeof *m);
+        for (size_t k = i; k < j; k++)
+            q->iov[k] = (struct iovec){q->buf[k], q->len[k]};
+        m->msg_iov = &q->iov[i];
+        m->msg_iovlen = j - i;
+        m->msg_name = &q->to[i];
+        m->msg_namelen = q->tolen[i];
+        if (j - i > 1) {
+            m->msg_control = q->ctl[nmsg].b;
+            m->msg_controllen = sizeof q->ctl[nmsg].b;
+            struct cmsghdr *c = CMSG_FIRSTHDR(m);
+            c->cmsg_level = SOL_UDP;
+            c->cmsg_type = UDP_SEGMENT;
+            c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+            uint16_t seg = (uint16_t)q->len[i];
+            memcpy(CMSG_DATA(c), &seg, sizeof seg);
+        }
+        q->msg[nmsg].msg_len = 0;
+        nmsg++;
+        i = j;
+    }
+    size_t done = 0;
+    while (done < nmsg) {
+        int k = sendmmsg(u->fd, &q->msg[done], (unsigned)(nmsg - done), 0);
+        u->tx_calls++;
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0 && u->gso && (errno == EIO || errno == EINVAL || errno == ENOPROTOOPT) &&
+            q->msg[done].msg_hdr.msg_iovlen > 1) {
+            /* the device cannot segment: no GSO from now on; this batch again */
+            u->gso = 0;
+            pl_log(PL_LOG_INFO, "UDP GSO unavailable (%s): sending datagrams one by one",
+                   strerror(errno));
+            size_t first = 0;
+            for (size_t m = 0; m < done; m++)
+                first += q->msg[m].msg_hdr.msg_iovlen;
+            memmove(q->len, q->len + first, (n - first) * sizeof q->len[0]);
+            memmove(q->to, q->to + first, (n - first) * sizeof q->to[0]);
+            memmove(q->tolen, q->tolen + first, (n - first) * sizeof q->tolen[0]);
+            memmove(q->buf, q->buf + first, (n - first) * sizeof q->buf[0]);
+            tx_send(u, n - first);
+            return;
+        }
+        if (k <= 0) {
+            /* the socket is full (or refuses): the rest is lost, as on the wire */
+            for (size_t m = done; m < nmsg; m++)
+                u->sent_dropped += q->msg[m].msg_hdr.msg_iovlen;
+            return;
+        }
+        for (size_t m = done; m < done + (size_t)k; m++)
+            u->tx_datagrams += q->msg[m].msg_hdr.msg_iovlen;
+        done += (size_t)k;
+    }
+}
+
 static void flush(pl_udp *u)
 {
-    pl_dg_addr to;
-    int n;
-    while ((n = pl_dg_output(u->e, &to, u->obuf, sizeof u->obuf)) > 0) {
-        struct sockaddr_storage ss;
-        if (from_dg(u, &to, &ss) != PL_OK) {
-            u->sent_dropped++;
-            continue;
+    struct txq *q = u->tx;
+    for (;;) {
+        size_t n = 0;
+        pl_dg_addr to;
+        int len = 0;
+        while (n < TX_BATCH && (len = pl_dg_output(u->e, &to, q->buf[n], sizeof q->buf[n])) > 0) {
+            if (from_dg(u, &to, &q->to[n]) != PL_OK) {
+                u->sent_dropped++;
+                continue;
+            }
+            q->tolen[n] = q->to[n].ss_family == AF_INET ? sizeof(struct sockaddr_in)
+                                                        : sizeof(struct sockaddr_in6);
+            q->len[n++] = (size_t)len;
         }
-        uv_buf_t b = uv_buf_init((char *)u->obuf, (unsigned)n);
-        if (uv_udp_try_send(&u->sock, &b, 1, (const struct sockaddr *)&ss) < 0)
-            u->sent_dropped++; /* the socket is full: lost, as on the wire */
+        if (n)
+            tx_send(u, n);
+        if (n < TX_BATCH)
+            return;
     }
 }
 
@@ -484,6 +602,43 @@ static void out_pull(pl_udp_conn *w)
         close_out(w); /* the peer's end, after all it sent */
 }
 
+/* The peer closed: all it sent arrived (its close waits for our
+ * acknowledgements), but out_fd may not have taken it yet. What is left
+ * is written now, blocking: the session is over. */
+static void out_drain(pl_udp_conn *w)
+{
+    if (w->out_fd < 0)
+        return;
+    (void)fcntl(w->out_fd, F_SETFL, w->out_flags);
+    if (w->out_active) {
+        uv_poll_stop(&w->out_poll);
+        w->out_active = 0;
+    }
+    for (;;) {
+        while (w->o_off < w->o_len && w->out_fd >= 0) {
+            ssize_t n = write(w->out_fd, w->obuf + w->o_off, w->o_len - w->o_off);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0) {
+                pl_log(PL_LOG_WARN, "writing the local output: %s", strerror(errno));
+                close_out(w);
+                return;
+            }
+            w->o_off += (size_t)n;
+        }
+        if (!w->has_chan_in || w->got_eof)
+            return;
+        bool fin = false;
+        int k = pl_dg_chan_read(w->dg, w->chan_in, w->obuf, READ_CHUNK, &fin);
+        if (k <= 0 && !fin)
+            return;
+        w->o_off = 0;
+        w->o_len = k > 0 ? (size_t)k : 0;
+        if (fin)
+            w->got_eof = 1;
+    }
+}
+
 /* Streams that can go on, and the close once both are done. */
 static void streams(pl_udp *u)
 {
@@ -595,6 +750,8 @@ static void handle(pl_udp *u, pl_dg_event *ev)
             pl_dg_conn_close(ev->conn);
             return;
         }
+        if (ev->kind == PL_DG_EV_CLOSED && w->info.joined)
+            out_drain(w);
         conn_end(w, ev->err, ev->why ? ev->why : pl_strerror(ev->err));
         return;
     default: return;
@@ -628,23 +785,90 @@ static void on_timer(uv_timer_t *t)
     after(u);
 }
 
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+/* Datagrams in: batches of recvmmsg until the socket is empty (or
+ * RX_ROUNDS batches, so that timers and the other handles get their
+ * turn), a GRO super-datagram taken apart at its segment size. */
+static void on_readable(uv_poll_t *p, int status, int events)
 {
-    pl_udp *u = h->data;
-    (void)suggested;
-    *buf = uv_buf_init((char *)u->rbuf, sizeof u->rbuf);
+    pl_udp *u = p->data;
+    struct rxq *q = u->rx;
+    (void)events;
+    if (status < 0)
+        return;
+    uint64_t now = now_ms(u);
+    for (int round = 0; round < RX_ROUNDS; round++) {
+        for (int i = 0; i < RX_BATCH; i++) {
+            q->iov[i] = (struct iovec){q->buf[i], RX_BUF};
+            struct msghdr *m = &q->msg[i].msg_hdr;
+            memset(m, 0, sizeof *m);
+            m->msg_name = &q->from[i];
+            m->msg_namelen = sizeof q->from[i];
+            m->msg_iov = &q->iov[i];
+            m->msg_iovlen = 1;
+            m->msg_control = q->ctl[i].b;
+            m->msg_controllen = sizeof q->ctl[i].b;
+        }
+        int n = recvmmsg(u->fd, q->msg, RX_BATCH, MSG_DONTWAIT, NULL);
+        u->rx_calls++;
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break; /* empty (or an error on an unconnected socket: ignored) */
+        for (int i = 0; i < n; i++) {
+            struct msghdr *m = &q->msg[i].msg_hdr;
+            size_t len = q->msg[i].msg_len, seg = len;
+            pl_dg_addr from;
+            if (to_dg((const struct sockaddr *)&q->from[i], &from) != PL_OK)
+                continue;
+            for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR(m, c)) {
+                if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO) {
+                    int g = 0;
+                    memcpy(&g, CMSG_DATA(c), sizeof g);
+                    if (g > 0)
+                        seg = (size_t)g;
+                }
+            }
+            for (size_t off = 0; off < len; off += seg) {
+                size_t k = len - off < seg ? len - off : seg;
+                pl_dg_input(u->e, now, &from, q->buf[i] + off, k);
+                u->rx_datagrams++;
+            }
+        }
+        if (n < RX_BATCH)
+            break;
+    }
+    after(u);
 }
 
-static void on_recv(uv_udp_t *sock, ssize_t nread, const uv_buf_t *buf, const struct sockaddr *addr,
-                    unsigned flags)
+/* A UDP socket on `at`, non-blocking, with large buffers, GSO and GRO
+ * where the kernel has them. */
+static int sock_open(pl_udp *u, const struct sockaddr_storage *at)
 {
-    pl_udp *u = sock->data;
-    pl_dg_addr from;
-    (void)flags;
-    if (nread <= 0 || !addr || to_dg(addr, &from) != PL_OK)
-        return; /* nothing, or an error on an unconnected socket: ignore */
-    pl_dg_input(u->e, now_ms(u), &from, (const uint8_t *)buf->base, (size_t)nread);
-    after(u);
+    int fd = socket(at->ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    int zero = 0, one = 1, size = SOCK_BUF;
+    if (at->ss_family == AF_INET6)
+        (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero); /* dual stack */
+    /* (beyond the system's limit only for a privileged process) */
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size) != 0)
+        (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+    if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof size) != 0)
+        (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+    socklen_t alen =
+        at->ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+    if (bind(fd, (const struct sockaddr *)at, alen) != 0) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return -1;
+    }
+    /* GSO: asked for per send (UDP_SEGMENT); probe that the option exists */
+    int seg = 0;
+    socklen_t sl = sizeof seg;
+    u->gso = getsockopt(fd, SOL_UDP, UDP_SEGMENT, &seg, &sl) == 0;
+    u->gro = setsockopt(fd, SOL_UDP, UDP_GRO, &one, sizeof one) == 0;
+    return fd;
 }
 
 /* ---- the API -------------------------------------------------------------------- */
@@ -666,26 +890,32 @@ int pl_udp_new(pl_udp **out, const pl_udp_opts *o, const pl_udp_handler *h, void
     }
     struct sockaddr_storage at;
     u->family = AF_INET;
+    u->fd = -1;
+    u->tx = malloc(sizeof *u->tx);
+    u->rx = malloc(sizeof *u->rx);
     /* No address given: dual stack ("::", IPv4 peers as v4-mapped), or
      * IPv4 alone where the machine has no IPv6. */
-    int rc = resolve(u, o->host ? o->host : "::", o->port ? o->port : "0", 1, &at);
+    int rc = !u->tx || !u->rx
+                 ? PL_ERR_NOMEM
+                 : resolve(u, o->host ? o->host : "::", o->port ? o->port : "0", 1, &at);
     if (rc == PL_OK) {
         u->family = at.ss_family;
-        uv_udp_init(&u->loop, &u->sock);
-        u->sock.data = u;
-        int e = uv_udp_bind(&u->sock, (const struct sockaddr *)&at, 0);
-        if (e != 0 && !o->host && resolve(u, "0.0.0.0", o->port ? o->port : "0", 1, &at) == PL_OK) {
+        u->fd = sock_open(u, &at);
+        if (u->fd < 0 && !o->host &&
+            resolve(u, "0.0.0.0", o->port ? o->port : "0", 1, &at) == PL_OK) {
             u->family = AF_INET;
-            e = uv_udp_bind(&u->sock, (const struct sockaddr *)&at, 0);
+            u->fd = sock_open(u, &at);
         }
-        if (e == 0)
-            e = uv_udp_recv_start(&u->sock, on_alloc, on_recv);
-        if (e != 0) {
-            errno = -e;
+        if (u->fd < 0 || uv_poll_init_socket(&u->loop, &u->poll, u->fd) != 0) {
             rc = PL_ERR_IO;
+        } else {
+            u->polling = 1;
+            u->poll.data = u;
+            if (uv_poll_start(&u->poll, UV_READABLE, on_readable) != 0)
+                rc = PL_ERR_IO;
         }
-        int len = sizeof at;
-        if (rc == PL_OK && uv_udp_getsockname(&u->sock, (struct sockaddr *)&at, &len) == 0)
+        socklen_t len = sizeof at;
+        if (rc == PL_OK && getsockname(u->fd, (struct sockaddr *)&at, &len) == 0)
             format_sa((const struct sockaddr *)&at, u->local, sizeof u->local);
     }
     if (rc == PL_OK) {
@@ -744,7 +974,11 @@ void pl_udp_free(pl_udp *u)
     uv_walk(&u->loop, close_handle, u);
     (void)uv_run(&u->loop, UV_RUN_DEFAULT);
     (void)uv_loop_close(&u->loop);
+    if (u->fd >= 0)
+        close(u->fd);
     pl_dg_free(u->e);
+    free(u->tx);
+    free(u->rx);
     free(u);
 }
 
