@@ -279,12 +279,20 @@ struct outq_item {
     uint8_t data[PL_DG_HELLO_MIN > PL_DG_PACKET_MAX ? PL_DG_HELLO_MIN : PL_DG_PACKET_MAX];
 };
 
+/* The last semi-static key signature an initiator verified (engine.c). */
+struct semi_seen {
+    bool valid;
+    uint8_t idk[32], sig[PL_ED25519_SIG_LEN];
+    uint8_t msg[96]; /* label, key, expiry: what was signed */
+};
+
 struct pl_dg_engine {
     pl_dg_config cfg;
     uint8_t id_pk[32];
     pl_fingerprint self;
     pl_noise_keypair xstatic; /* our Noise static: X25519 of the identity */
     struct semi semi[2];      /* [0] current, [1] previous */
+    struct semi_seen semi_seen;
     pl_dg_cookie_keys ck;
     pl_dg_used used;
     pl_dg_load load;
