@@ -1816,7 +1816,7 @@ void pl_dg_rel_timer(pl_dg_conn *c, uint64_t now_ms)
             r->last_eliciting_at = now_ms; /* the next PTO counts from the probes */
         }
         if ((in_flight(r) || r->lost_len) && now_ms >= r->progress_at + PL_DG_DEAD_MS) {
-                    pl_dg_conn_fail(c, PL_ERR_UNREACHABLE, "the peer stopped acknowledging");
+            pl_dg_conn_fail(c, PL_ERR_UNREACHABLE, "the peer stopped acknowledging");
             return;
         }
         if (idle_ms(c) != UINT32_MAX && now_ms >= r->last_rx_at + idle_ms(c)) {
