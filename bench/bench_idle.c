@@ -451,7 +451,8 @@ static int bench_openssl(size_t n, bool release, double *per_conn_server)
     double client = (double)(h2 - h3) / (double)n, server = (double)(h3 - h4) / (double)n;
     printf("OpenSSL %s, SSL_MODE_RELEASE_BUFFERS %s: %zu pairs in %.2f s (%.0f handshakes/s); "
            "heap per idle connection: client %.0f B, server %.0f B (both: %.0f B by the "
-           "establishing delta); RSS delta %.0f B per pair\n",
+           "establishing delta); RSS delta %.0f B per pair (after the runs before: their "
+           "freed pages are reused)\n",
            OpenSSL_version(OPENSSL_VERSION), release ? "on" : "off", n, dt, (double)n / dt, client,
            server, ((double)h2 - (double)h1) / (double)n,
            ((double)rss2 - (double)rss1) / (double)n);
