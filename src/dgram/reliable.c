@@ -744,6 +744,7 @@ void pl_dg_conn_stats_get(const pl_dg_conn *c, pl_dg_conn_stats *out)
     out->bytes_received = r->bytes_rx;
     out->congestion_events = r->cc.congestion_events;
     out->pto_count = r->pto_count;
+    out->pacing_rate = pl_cc_pacing_rate(&r->cc, &r->rtt);
     out->path_validated = !r->validating;
 }
 
