@@ -42,6 +42,7 @@
 #define INIT_TRIES     4                   /* INITIATEs before starting again from HELLO */
 #define ACCEPT_OK      0                   /* ACCEPT status: a connection */
 #define ACCEPT_REFUSED 1                   /* ... the initiator is not trusted: no connection */
+#define ACCEPT_FULL    2                   /* ... no room for another connection: none */
 
 /* ---- small helpers -------------------------------------------------------- */
 
@@ -241,7 +242,334 @@ static void established(pl_dg_conn *c, pl_dg_conn *owner, const pl_noise_hs *hs,
         memcpy(ev->data, data, len);
 }
 
+/* ---- the connection indexes --------------------------------------------- */
+
+/* Hash tables: a connection is found by a key a packet carries (icid,
+ * rcid) or by its address, in O(1) whatever the number of connections.
+ * Keys partly come from peers (an initiator picks its icid), so the hash
+ * is SipHash under a key of the engine's. */
+
+#define TAB_MIN 16
+
+static const uint8_t *tab_key_of(const struct conntab *t, const pl_dg_conn *c, size_t *len)
+{
+    switch (t->kind) {
+    case TAB_ICID: *len = PL_DG_CID_LEN; return c->icid;
+    case TAB_RCID: *len = PL_DG_CID_LEN; return c->rcid;
+    default: *len = 1u + c->addr.len; return &c->addr.len; /* len, then the bytes */
+    }
+}
+
+static size_t tab_hash(const pl_dg_engine *e, const uint8_t *key, size_t len)
+{
+    uint8_t h[crypto_shorthash_BYTES];
+    crypto_shorthash(h, key, len, e->tab_key);
+    uint64_t v = 0;
+    for (size_t i = 0; i < sizeof h; i++)
+        v = v << 8 | h[i];
+    return (size_t)v;
+}
+
+static void tab_place(const pl_dg_engine *e, pl_dg_conn **slot, size_t cap, const struct conntab *t,
+                      pl_dg_conn *c)
+{
+    size_t len;
+    const uint8_t *key = tab_key_of(t, c, &len);
+    size_t i = tab_hash(e, key, len) & (cap - 1);
+    while (slot[i])
+        i = (i + 1) & (cap - 1);
+    slot[i] = c;
+}
+
+static int tab_resize(const pl_dg_engine *e, struct conntab *t, size_t cap)
+{
+    pl_dg_conn **n = calloc(cap, sizeof *n);
+    if (!n)
+        return PL_ERR_NOMEM;
+    for (size_t i = 0; i < t->cap; i++)
+        if (t->slot[i])
+            tab_place(e, n, cap, t, t->slot[i]);
+    free(t->slot);
+    t->slot = n;
+    t->cap = cap;
+    return PL_OK;
+}
+
+/* Room for one more entry (the only allocation: at a new connection). */
+static int tab_reserve(const pl_dg_engine *e, struct conntab *t)
+{
+    if ((t->len + 1) * 4 <= t->cap * 3)
+        return PL_OK;
+    return tab_resize(e, t, t->cap ? t->cap * 2 : TAB_MIN);
+}
+
+/* After tab_reserve. */
+static void tab_put(const pl_dg_engine *e, struct conntab *t, pl_dg_conn *c)
+{
+    tab_place(e, t->slot, t->cap, t, c);
+    t->len++;
+}
+
+/* Remove c, under the key it had when put (linear probing: the entries
+ * after it move back, so no lookup ever stops short). */
+static void tab_del(const pl_dg_engine *e, struct conntab *t, pl_dg_conn *c)
+{
+    if (!t->cap)
+        return;
+    size_t len, mask = t->cap - 1;
+    const uint8_t *key = tab_key_of(t, c, &len);
+    size_t i = tab_hash(e, key, len) & mask;
+    while (t->slot[i] && t->slot[i] != c)
+        i = (i + 1) & mask;
+    if (!t->slot[i])
+        return;
+    t->slot[i] = NULL;
+    t->len--;
+    for (size_t j = (i + 1) & mask; t->slot[j]; j = (j + 1) & mask) {
+        const uint8_t *k = tab_key_of(t, t->slot[j], &len);
+        size_t home = tab_hash(e, k, len) & mask;
+        /* move it back unless its home lies in (i, j] (cyclically) */
+        if (i <= j ? home <= i || home > j : home <= i && home > j) {
+            t->slot[i] = t->slot[j];
+            t->slot[j] = NULL;
+            i = j;
+        }
+    }
+    if (t->cap > TAB_MIN && t->len * 8 < t->cap)
+        (void)tab_resize(e, t, t->cap / 2); /* on failure it stays larger */
+}
+
+/* Walk the connections under key: *pos from tab_start, then tab_next
+ * until NULL. The table must not change meanwhile. */
+static size_t tab_start(const pl_dg_engine *e, const struct conntab *t, const uint8_t *key,
+                        size_t len)
+{
+    return t->cap ? tab_hash(e, key, len) & (t->cap - 1) : 0;
+}
+
+static pl_dg_conn *tab_next(const struct conntab *t, const uint8_t *key, size_t len, size_t *pos)
+{
+    if (!t->cap)
+        return NULL;
+    for (size_t i = *pos; t->slot[i]; i = (i + 1) & (t->cap - 1)) {
+        size_t klen;
+        pl_dg_conn *c = t->slot[i];
+        const uint8_t *k = tab_key_of(t, c, &klen);
+        if (klen == len && memcmp(k, key, len) == 0) {
+            *pos = (i + 1) & (t->cap - 1);
+            return c;
+        }
+    }
+    return NULL;
+}
+
+/* The deadline heap: the earliest deadline at the top. */
+
+static bool heap_less(const pl_dg_engine *e, size_t a, size_t b)
+{
+    return e->heap[a]->when < e->heap[b]->when;
+}
+
+static void heap_swap(pl_dg_engine *e, size_t a, size_t b)
+{
+    pl_dg_conn *t = e->heap[a];
+    e->heap[a] = e->heap[b];
+    e->heap[b] = t;
+    e->heap[a]->hpos = (uint32_t)a;
+    e->heap[b]->hpos = (uint32_t)b;
+}
+
+static void heap_fix(pl_dg_engine *e, size_t i)
+{
+    while (i > 0 && heap_less(e, i, (i - 1) / 2)) {
+        heap_swap(e, i, (i - 1) / 2);
+        i = (i - 1) / 2;
+    }
+    for (;;) {
+        size_t l = 2 * i + 1, m = i;
+        if (l < e->nconns && heap_less(e, l, m))
+            m = l;
+        if (l + 1 < e->nconns && heap_less(e, l + 1, m))
+            m = l + 1;
+        if (m == i)
+            return;
+        heap_swap(e, i, m);
+        i = m;
+    }
+}
+
+static void heap_del(pl_dg_engine *e, pl_dg_conn *c)
+{
+    size_t i = c->hpos, last = e->nconns - 1;
+    if (i != last)
+        heap_swap(e, i, last);
+    e->nconns--;
+    if (i != last)
+        heap_fix(e, i);
+}
+
+/* Collect the connections whose deadline is at or before now on the
+ * `due` list (a subtree at the top of the heap: O(those)). */
+static void heap_due(pl_dg_engine *e, size_t i, uint64_t now_ms, pl_dg_conn **list)
+{
+    if (i >= e->nconns || e->heap[i]->when > now_ms)
+        return;
+    e->heap[i]->due = *list;
+    *list = e->heap[i];
+    heap_due(e, 2 * i + 1, now_ms, list);
+    heap_due(e, 2 * i + 2, now_ms, list);
+}
+
+/* Sort a due list newest first, the order in which the engine has
+ * always visited its connections (a merge sort: no allocation). */
+static pl_dg_conn *due_sort(pl_dg_conn *l)
+{
+    if (!l || !l->due)
+        return l;
+    pl_dg_conn *a = l, *b = l->due, *p = l;
+    for (pl_dg_conn *fast = l->due; fast && fast->due; fast = fast->due->due)
+        p = p->due;
+    b = p->due;
+    p->due = NULL;
+    a = due_sort(a);
+    b = due_sort(b);
+    pl_dg_conn *head = NULL, **tail = &head;
+    while (a && b) {
+        pl_dg_conn **pick = a->seq > b->seq ? &a : &b;
+        *tail = *pick;
+        tail = &(*pick)->due;
+        *pick = (*pick)->due;
+    }
+    *tail = a ? a : b;
+    return head;
+}
+
+/* The ready list: connections that may have something to send. */
+
+static void ready_add(pl_dg_engine *e, pl_dg_conn *c)
+{
+    if (c->ready)
+        return;
+    c->ready = true;
+    c->rd_next = NULL;
+    c->rd_prev = e->rd_tail;
+    if (e->rd_tail)
+        e->rd_tail->rd_next = c;
+    else
+        e->rd_head = c;
+    e->rd_tail = c;
+}
+
+static void ready_del(pl_dg_engine *e, pl_dg_conn *c)
+{
+    if (!c->ready)
+        return;
+    c->ready = false;
+    if (c->rd_prev)
+        c->rd_prev->rd_next = c->rd_next;
+    else
+        e->rd_head = c->rd_next;
+    if (c->rd_next)
+        c->rd_next->rd_prev = c->rd_prev;
+    else
+        e->rd_tail = c->rd_prev;
+    c->rd_next = c->rd_prev = NULL;
+}
+
+static bool handshaking(const pl_dg_conn *c)
+{
+    return c->state == C_HELLO || c->state == C_WORK || c->state == C_INITIATE ||
+           c->state == C_YIELDED;
+}
+
+/* The earliest moment c needs pl_dg_timer (UINT64_MAX: none). */
+static uint64_t conn_deadline(const pl_dg_conn *c)
+{
+    uint64_t d = pl_dg_rel_deadline(c);
+    const struct ihs *h = c->ihs;
+    if (!c->initiator || !h)
+        return d;
+    if ((c->state == C_HELLO || c->state == C_INITIATE) && h->retry_at < d)
+        d = h->retry_at;
+    if (c->state == C_WORK && c->e->now_ms < d)
+        d = c->e->now_ms; /* more work to do at once */
+    if (handshaking(c) && h->give_up_at < d)
+        d = h->give_up_at;
+    return d;
+}
+
+static void ihs_free(pl_dg_conn *c)
+{
+    struct ihs *h = c->ihs;
+    if (!h)
+        return;
+    if (c->rendezvous) {
+        if (h->rv_prev)
+            h->rv_prev->ihs->rv_next = h->rv_next;
+        else
+            c->e->rendezvous = h->rv_next;
+        if (h->rv_next)
+            h->rv_next->ihs->rv_prev = h->rv_prev;
+    }
+    sodium_memzero(h, sizeof *h); /* the Noise state and the early data */
+    free(h);
+    c->ihs = NULL;
+}
+
+static void racc_free(pl_dg_conn *c)
+{
+    if (!c->racc)
+        return;
+    tab_del(c->e, &c->e->by_addr, c);
+    free(c->racc);
+    c->racc = NULL;
+}
+
+/* After anything that may have changed c: drop the handshake state it no
+ * longer needs, move it in the heap, and list it as ready to send. */
+static void settle(pl_dg_conn *c)
+{
+    pl_dg_engine *e = c->e;
+    if (c->ihs && !handshaking(c))
+        ihs_free(c);
+    if (c->racc && (c->confirmed || c->state == C_FAILED))
+        racc_free(c);
+    uint64_t d = conn_deadline(c);
+    if (d != c->when) {
+        c->when = d;
+        heap_fix(e, c->hpos);
+    }
+}
+
+void pl_dg_conn_touch(pl_dg_conn *c)
+{
+    if (!c)
+        return;
+    settle(c);
+    if (c->state == C_ESTABLISHED)
+        ready_add(c->e, c);
+    else
+        ready_del(c->e, c);
+}
+
+/* Time went on without a call for them: connections whose deadline has
+ * come may have an acknowledgement or paced data due, so pl_dg_output
+ * visits them too (the engine has always looked at every connection). */
+static void promote(pl_dg_engine *e)
+{
+    if (e->promoted_ms == e->now_ms || !e->nconns || e->heap[0]->when > e->now_ms)
+        return;
+    e->promoted_ms = e->now_ms;
+    pl_dg_conn *list = NULL;
+    heap_due(e, 0, e->now_ms, &list);
+    for (list = due_sort(list); list; list = list->due)
+        if (list->state == C_ESTABLISHED)
+            ready_add(e, list);
+}
+
 /* ---- engine ------------------------------------------------------------- */
+
+#define TAB_LABEL "peerlink dgram connection tables 1"
 
 int pl_dg_new(pl_dg_engine **out, const pl_dg_config *cfg)
 {
@@ -253,6 +581,9 @@ int pl_dg_new(pl_dg_engine **out, const pl_dg_config *cfg)
         return PL_ERR_NOMEM;
     e->cfg = *cfg;
     e->forced_bits = UINT_MAX;
+    e->by_icid.kind = TAB_ICID;
+    e->by_rcid.kind = TAB_RCID;
+    e->by_addr.kind = TAB_ADDR;
     e->outq = calloc(PL_DG_OUTQ_MAX, sizeof *e->outq);
     e->evq = calloc(EVQ_MAX, sizeof *e->evq);
     int rc = e->outq && e->evq ? PL_OK : PL_ERR_NOMEM;
@@ -270,6 +601,12 @@ int pl_dg_new(pl_dg_engine **out, const pl_dg_config *cfg)
         sodium_memzero(sk, sizeof sk);
         sodium_memzero(xpriv, sizeof xpriv);
     }
+    /* The tables' key comes from our static secret, not the random
+     * source: the draws the handshakes make stay as they were. */
+    if (rc == PL_OK &&
+        crypto_generichash(e->tab_key, sizeof e->tab_key, (const uint8_t *)TAB_LABEL,
+                           sizeof TAB_LABEL - 1, e->xstatic.priv, sizeof e->xstatic.priv) != 0)
+        rc = PL_ERR_INTERNAL;
     if (rc == PL_OK)
         rc = pl_dg_cookie_keys_init(&e->ck, cfg->now_s, cfg->random, cfg->random_user);
     if (rc == PL_OK)
@@ -286,21 +623,32 @@ int pl_dg_new(pl_dg_engine **out, const pl_dg_config *cfg)
     return PL_OK;
 }
 
+/* Out of every index, and gone. */
+static void conn_free(pl_dg_conn *c)
+{
+    pl_dg_engine *e = c->e;
+    ready_del(e, c);
+    heap_del(e, c);
+    tab_del(e, &e->by_icid, c);
+    tab_del(e, &e->by_rcid, c);
+    racc_free(c);
+    ihs_free(c);
+    pl_dg_rel_free(c);
+    free(c->peer_authority);
+    sodium_memzero(c, sizeof *c);
+    free(c);
+}
+
 void pl_dg_free(pl_dg_engine *e)
 {
     if (!e)
         return;
-    while (e->conns) {
-        pl_dg_conn *c = e->conns;
-        e->conns = c->next;
-        pl_dg_rel_free(c);
-        if (c->hs) {
-            pl_noise_hs_wipe(c->hs);
-            free(c->hs);
-        }
-        sodium_memzero(c, sizeof *c);
-        free(c);
-    }
+    while (e->nconns)
+        conn_free(e->heap[e->nconns - 1]);
+    free(e->heap);
+    free(e->by_icid.slot);
+    free(e->by_rcid.slot);
+    free(e->by_addr.slot);
     pl_dg_used_free(&e->used);
     pl_dg_srcload_free(&e->srcload);
     for (size_t i = 0; e->evq && i < e->ev_len; i++) /* only waiting events own a message */
@@ -318,20 +666,59 @@ void pl_dg_set_reply(pl_dg_engine *e, const uint8_t *reply, size_t len)
         memcpy(e->reply, reply, e->reply_len);
 }
 
+static bool conns_full(const pl_dg_engine *e)
+{
+    return e->nconns >= (e->cfg.max_conns ? e->cfg.max_conns : PL_DG_CONNS_MAX);
+}
+
+/* A connection in the heap (no deadline yet), with room reserved in the
+ * tables; the caller puts it in those its keys belong to. */
 static pl_dg_conn *conn_new(pl_dg_engine *e, const pl_dg_addr *addr)
 {
-    if (e->nconns >= PL_DG_CONNS_MAX)
+    if (e->nconns == e->heap_cap) {
+        size_t cap = e->heap_cap ? e->heap_cap * 2 : 16;
+        pl_dg_conn **h = cap <= UINT32_MAX ? realloc(e->heap, cap * sizeof *h) : NULL;
+        if (!h)
+            return NULL;
+        e->heap = h;
+        e->heap_cap = cap;
+    }
+    if (tab_reserve(e, &e->by_icid) != PL_OK || tab_reserve(e, &e->by_rcid) != PL_OK ||
+        tab_reserve(e, &e->by_addr) != PL_OK)
         return NULL;
     pl_dg_conn *c = calloc(1, sizeof *c);
     if (!c)
         return NULL;
     c->e = e;
     c->addr = *addr;
+    c->seq = ++e->conn_seq;
+    c->when = UINT64_MAX; /* at the bottom of the heap: no sifting */
     pl_dg_rel_init(c);
-    c->next = e->conns;
-    e->conns = c;
-    e->nconns++;
+    c->hpos = (uint32_t)e->nconns;
+    e->heap[e->nconns++] = c;
     return c;
+}
+
+static int set_peer(pl_dg_conn *c, const pl_fingerprint *fp)
+{
+    memcpy(c->peer, fp->digest, sizeof c->peer);
+    c->has_peer = true;
+    free(c->peer_authority);
+    c->peer_authority = NULL;
+    size_t n = strnlen(fp->authority, sizeof fp->authority);
+    if (n) {
+        c->peer_authority = malloc(n + 1);
+        if (!c->peer_authority)
+            return PL_ERR_NOMEM;
+        memcpy(c->peer_authority, fp->authority, n);
+        c->peer_authority[n] = 0;
+    }
+    return PL_OK;
+}
+
+static bool peer_is(const pl_dg_conn *c, const pl_fingerprint *fp)
+{
+    return sodium_memcmp(c->peer, fp->digest, sizeof c->peer) == 0;
 }
 
 /* ---- initiator ------------------------------------------------------------ */
@@ -339,22 +726,23 @@ static pl_dg_conn *conn_new(pl_dg_engine *e, const pl_dg_addr *addr)
 static int send_hello(pl_dg_conn *c, uint64_t now_ms)
 {
     pl_dg_engine *e = c->e;
-    uint8_t *p = c->last;
+    struct ihs *h = c->ihs;
+    uint8_t *p = h->last;
     memset(p, 0, PL_DG_HELLO_MIN);
     pl_wr w = pl_wr_init(p, PL_DG_HELLO_MIN);
     pl_wr_u8(&w, T_HELLO);
     pl_wr_u8(&w, PL_DG_VERSION);
-    pl_wr_u64(&w, c->tiebreak);
-    pl_wr_bytes(&w, c->peer.digest, 8); /* which of the node's identities */
+    pl_wr_u64(&w, h->tiebreak);
+    pl_wr_bytes(&w, c->peer, 8); /* which of the node's identities */
     pl_wr_bytes(&w, c->icid, PL_DG_CID_LEN);
     if (pl_wr_result(&w) < 0)
         return PL_ERR_INTERNAL;
-    c->last_len = PL_DG_HELLO_MIN;
-    hash32(c->hello_digest, p, PL_DG_HELLO_MIN, NULL, 0, NULL, 0);
+    h->last_len = PL_DG_HELLO_MIN;
+    hash32(h->hello_digest, p, PL_DG_HELLO_MIN, NULL, 0, NULL, 0);
     c->state = C_HELLO;
-    c->retry_at = now_ms + PL_DG_RETRY_MS;
-    c->tries = 0;
-    pl_dg_queue_out(e, &c->addr, p, c->last_len);
+    h->retry_at = now_ms + PL_DG_RETRY_MS;
+    h->tries = 0;
+    pl_dg_queue_out(e, &c->addr, p, h->last_len);
     return PL_OK;
 }
 
@@ -366,35 +754,87 @@ int pl_dg_connect(pl_dg_engine *e, uint64_t now_ms, const pl_dg_addr *to,
         to->len > sizeof to->b)
         return PL_ERR_INVAL;
     (void)now_s(e, now_ms);
+    if (conns_full(e))
+        return PL_ERR_TOOBIG;
     pl_dg_conn *c = conn_new(e, to);
     if (!c)
         return PL_ERR_NOMEM;
+    c->ihs = calloc(1, sizeof *c->ihs);
+    if (!c->ihs || set_peer(c, peer) != PL_OK) {
+        conn_free(c);
+        return PL_ERR_NOMEM;
+    }
+    struct ihs *h = c->ihs;
     c->initiator = true;
     c->rendezvous = rendezvous;
-    c->peer = *peer;
-    c->has_peer = true;
-    c->early_len = len;
+    if (rendezvous) {
+        h->rv_next = e->rendezvous;
+        if (e->rendezvous)
+            e->rendezvous->ihs->rv_prev = c;
+        e->rendezvous = c;
+    }
+    h->early_len = len;
     if (len)
-        memcpy(c->early, early, len);
+        memcpy(h->early, early, len);
     int rc = pl_dg_draw(e, c->icid, sizeof c->icid);
+    tab_put(e, &e->by_icid, c);
     if (rc == PL_OK && rendezvous)
-        rc = pl_stls_tiebreak_draw(e->cfg.random, e->cfg.random_user, &c->tiebreak);
+        rc = pl_stls_tiebreak_draw(e->cfg.random, e->cfg.random_user, &h->tiebreak);
     if (rc == PL_OK)
         rc = send_hello(c, now_ms);
-    if (rc != PL_OK)
-        return rc; /* the conn stays in the list; freed with the engine */
-    c->give_up_at = now_ms + PL_DG_HANDSHAKE_MS;
+    if (rc != PL_OK) {
+        pl_dg_conn_touch(c); /* the conn stays, given up at the next timer */
+        return rc;
+    }
+    h->give_up_at = now_ms + PL_DG_HANDSHAKE_MS;
+    pl_dg_conn_touch(c);
     *out = c;
     return PL_OK;
+}
+
+/* The newest connection under key in t that ok() accepts. */
+static pl_dg_conn *find(const pl_dg_engine *e, const struct conntab *t, const uint8_t *key,
+                        size_t len, bool (*ok)(const pl_dg_conn *, const void *), const void *arg)
+{
+    pl_dg_conn *best = NULL;
+    size_t pos = tab_start(e, t, key, len);
+    for (pl_dg_conn *c; (c = tab_next(t, key, len, &pos));)
+        if ((!best || c->seq > best->seq) && ok(c, arg))
+            best = c;
+    return best;
+}
+
+static bool is_initiator_at(const pl_dg_conn *c, const void *from)
+{
+    return c->initiator && addr_eq(&c->addr, from);
 }
 
 static pl_dg_conn *find_initiator(pl_dg_engine *e, const uint8_t icid[PL_DG_CID_LEN],
                                   const pl_dg_addr *from)
 {
-    for (pl_dg_conn *c = e->conns; c; c = c->next)
-        if (c->initiator && memcmp(c->icid, icid, PL_DG_CID_LEN) == 0 && addr_eq(&c->addr, from))
-            return c;
-    return NULL;
+    return find(e, &e->by_icid, icid, PL_DG_CID_LEN, is_initiator_at, from);
+}
+
+/* The signature on a node's semi-static key: checked once per key, not
+ * once per connection (a node offers one key for minutes, and a client
+ * of many connections to it would otherwise verify it every time). The
+ * last one verified is kept: the same bytes get the same verdict. */
+static bool semi_verified(pl_dg_engine *e, const uint8_t idk[32], const uint8_t sig[64],
+                          const uint8_t *msg, size_t len)
+{
+    struct semi_seen *v = &e->semi_seen;
+    if (len > sizeof v->msg)
+        return pl_ed25519_verify(sig, msg, len, idk) == PL_OK;
+    if (v->valid && memcmp(v->idk, idk, 32) == 0 && memcmp(v->sig, sig, 64) == 0 &&
+        memcmp(v->msg, msg, len) == 0)
+        return true;
+    if (pl_ed25519_verify(sig, msg, len, idk) != PL_OK)
+        return false;
+    memcpy(v->idk, idk, 32);
+    memcpy(v->sig, sig, 64);
+    memcpy(v->msg, msg, len);
+    v->valid = true;
+    return true;
 }
 
 static void work(pl_dg_conn *c, uint64_t now_ms);
@@ -425,6 +865,7 @@ static void on_cookie(pl_dg_engine *e, uint64_t now_ms, const pl_dg_addr *from, 
         e->st.rx_dropped++;
         return;
     }
+    struct ihs *h = c->ihs;
     /* Is it the node we want? Its identity key, its signature on the
      * semi-static key, the key's validity. */
     pl_fingerprint fp;
@@ -433,8 +874,8 @@ static void on_cookie(pl_dg_engine *e, uint64_t now_ms, const pl_dg_addr *from, 
     pl_wr_bytes(&w, (const uint8_t *)SEMI_LABEL, sizeof SEMI_LABEL);
     pl_wr_bytes(&w, semi_pub, 32);
     pl_wr_u64(&w, expiry);
-    if (pl_fingerprint_from_key(&fp, idk, NULL) != PL_OK || !pl_fingerprint_equal(&fp, &c->peer) ||
-        pl_wr_result(&w) < 0 || pl_ed25519_verify(sig, msg, sizeof msg, idk) != PL_OK ||
+    if (pl_fingerprint_from_key(&fp, idk, NULL) != PL_OK || !peer_is(c, &fp) ||
+        pl_wr_result(&w) < 0 || !semi_verified(e, idk, sig, msg, sizeof msg) ||
         expiry <= now_s(e, now_ms)) {
         e->st.rx_dropped++; /* a forgery or a stranger: keep waiting for the real one */
         return;
@@ -443,28 +884,30 @@ static void on_cookie(pl_dg_engine *e, uint64_t now_ms, const pl_dg_addr *from, 
      * packet make us work more than we chose to. */
     if (bits > PL_DG_POW_ACCEPT_MAX) {
         e->st.rx_dropped++;
-        c->too_hard = true;
+        h->too_hard = true;
         return;
     }
-    struct work *wk = &c->work;
+    struct work *wk = &h->work;
     wk->bits = bits;
     memcpy(wk->semi, semi_pub, 32);
     memcpy(wk->cookie, cookie, sizeof cookie);
-    cookie_bind(wk->bind, c->hello_digest, bits, semi_pub, c->icid);
+    cookie_bind(wk->bind, h->hello_digest, bits, semi_pub, c->icid);
     wk->tried = 0;
     if (pl_dg_draw(e, (uint8_t *)&wk->next, sizeof wk->next) != PL_OK) {
         pl_dg_conn_fail(c, PL_ERR_INTERNAL, "no randomness");
+        pl_dg_conn_touch(c);
         return;
     }
     c->state = C_WORK;
     work(c, now_ms);
+    pl_dg_conn_touch(c);
 }
 
 /* Solve the proof of work a slice at a time, so an event loop driving the
  * engine stays responsive; the deadline is "now" until it is done. */
 static void work(pl_dg_conn *c, uint64_t now_ms)
 {
-    struct work *w = &c->work;
+    struct work *w = &c->ihs->work;
     uint64_t nonce = 0;
     uint64_t slice = POW_TRIES - w->tried < POW_SLICE ? POW_TRIES - w->tried : POW_SLICE;
     int rc = pl_dg_pow_solve(w->cookie, w->bind, w->bits, w->next, slice, &nonce);
@@ -481,12 +924,13 @@ static void work(pl_dg_conn *c, uint64_t now_ms)
 static void send_initiate(pl_dg_conn *c, uint64_t now_ms, uint64_t nonce)
 {
     pl_dg_engine *e = c->e;
-    const struct work *wk = &c->work;
+    struct ihs *h = c->ihs;
+    const struct work *wk = &h->work;
     uint8_t bits = wk->bits;
     const uint8_t *semi_pub = wk->semi, *cookie = wk->cookie;
     pl_noise_hs hs;
     uint8_t pro[PROLOGUE_LEN];
-    prologue(pro, c->hello_digest, bits, semi_pub, cookie);
+    prologue(pro, h->hello_digest, bits, semi_pub, cookie);
     if (pl_noise_hs_init(&hs, NOISE_IK, true, pro, sizeof pro, e->xstatic.priv, semi_pub, NULL, 0,
                          e->cfg.random, e->cfg.random_user) != PL_OK) {
         pl_dg_conn_fail(c, PL_ERR_INTERNAL, "cannot start the Noise handshake");
@@ -494,45 +938,35 @@ static void send_initiate(pl_dg_conn *c, uint64_t now_ms, uint64_t nonce)
     }
     uint8_t payload[32 + PL_DG_EARLY_MAX];
     memcpy(payload, e->id_pk, 32);
-    memcpy(payload + 32, c->early, c->early_len);
-    uint8_t *q = c->last;
-    pl_wr h = pl_wr_init(q, INIT_HDR);
-    pl_wr_u8(&h, T_INITIATE);
-    pl_wr_u8(&h, PL_DG_VERSION);
-    pl_wr_bytes(&h, c->icid, 8);
-    pl_wr_bytes(&h, c->hello_digest, 32);
-    pl_wr_u8(&h, bits);
-    pl_wr_bytes(&h, semi_pub, 32);
-    pl_wr_bytes(&h, cookie, PL_DG_COOKIE_LEN);
-    pl_wr_u64(&h, nonce);
+    memcpy(payload + 32, h->early, h->early_len);
+    uint8_t *q = h->last;
+    pl_wr w = pl_wr_init(q, INIT_HDR);
+    pl_wr_u8(&w, T_INITIATE);
+    pl_wr_u8(&w, PL_DG_VERSION);
+    pl_wr_bytes(&w, c->icid, 8);
+    pl_wr_bytes(&w, h->hello_digest, 32);
+    pl_wr_u8(&w, bits);
+    pl_wr_bytes(&w, semi_pub, 32);
+    pl_wr_bytes(&w, cookie, PL_DG_COOKIE_LEN);
+    pl_wr_u64(&w, nonce);
     size_t n = 0;
     e->st.pk_ops += 2; /* es, ss */
-    if (pl_wr_result(&h) < 0 || pl_noise_hs_write(&hs, payload, 32 + c->early_len, q + INIT_HDR,
-                                                  sizeof c->last - INIT_HDR, &n) != PL_OK) {
+    if (pl_wr_result(&w) < 0 || pl_noise_hs_write(&hs, payload, 32 + h->early_len, q + INIT_HDR,
+                                                  sizeof h->last - INIT_HDR, &n) != PL_OK) {
         pl_noise_hs_wipe(&hs);
         pl_dg_conn_fail(c, PL_ERR_INTERNAL, "cannot write INITIATE");
         return;
     }
-    pl_noise_hs *keep = malloc(sizeof *keep);
-    if (!keep) {
-        pl_noise_hs_wipe(&hs);
-        pl_dg_conn_fail(c, PL_ERR_NOMEM, "out of memory");
-        return;
-    }
-    *keep = hs;
+    h->hs = hs;
+    h->has_hs = true;
     pl_noise_hs_wipe(&hs);
-    if (c->hs) {
-        pl_noise_hs_wipe(c->hs);
-        free(c->hs);
-    }
-    c->hs = keep;
-    c->last_len = INIT_HDR + n;
+    h->last_len = INIT_HDR + n;
     c->state = C_INITIATE;
-    c->tries = 0;
-    c->init_tries = 0;
-    c->initiate_at = now_ms;
-    c->retry_at = now_ms + PL_DG_RETRY_MS;
-    pl_dg_queue_out(e, &c->addr, c->last, c->last_len);
+    h->tries = 0;
+    h->init_tries = 0;
+    h->initiate_at = now_ms;
+    h->retry_at = now_ms + PL_DG_RETRY_MS;
+    pl_dg_queue_out(e, &c->addr, h->last, h->last_len);
 }
 
 static void on_accept(pl_dg_engine *e, uint64_t now_ms, const pl_dg_addr *from, const uint8_t *p,
@@ -543,46 +977,46 @@ static void on_accept(pl_dg_engine *e, uint64_t now_ms, const pl_dg_addr *from, 
         return;
     }
     pl_dg_conn *c = find_initiator(e, p + 1, from);
-    if (!c || c->state != C_INITIATE || !c->hs) {
+    if (!c || c->state != C_INITIATE || !c->ihs || !c->ihs->has_hs) {
         e->st.rx_dropped++; /* late duplicate or stranger */
         return;
     }
+    struct ihs *h = c->ihs;
     uint8_t reply[PL_DG_PACKET_MAX];
     size_t n = 0;
-    pl_noise_hs try = *c->hs; /* a forged ACCEPT must not spoil the real one */
-    e->st.pk_ops += 2;        /* ee, se */
+    pl_noise_hs try = h->hs; /* a forged ACCEPT must not spoil the real one */
+    e->st.pk_ops += 2;       /* ee, se */
     if (pl_noise_hs_read(&try, p + ACCEPT_HDR, len - ACCEPT_HDR, reply, sizeof reply, &n) !=
         PL_OK) {
         pl_noise_hs_wipe(&try);
         e->st.rx_dropped++;
         return;
     }
-    if (n < 1 + PL_DG_CID_LEN || reply[0] > ACCEPT_REFUSED) {
+    if (n < 1 + PL_DG_CID_LEN || reply[0] > ACCEPT_FULL) {
         /* authentic but malformed: the peer is broken */
         pl_noise_hs_wipe(&try);
         pl_dg_conn_fail(c, PL_ERR_PARSE, "the peer's ACCEPT is malformed");
-        return;
-    }
-    if (reply[0] == ACCEPT_REFUSED) {
+    } else if (reply[0] == ACCEPT_REFUSED) {
         pl_noise_hs_wipe(&try);
         pl_dg_conn_fail(c, PL_ERR_REFUSED, "the peer does not trust us");
-        return;
+    } else if (reply[0] == ACCEPT_FULL) {
+        pl_noise_hs_wipe(&try);
+        pl_dg_conn_fail(c, PL_ERR_REFUSED, "the peer has no room for another connection");
+    } else {
+        memcpy(c->rcid, reply + 1, PL_DG_CID_LEN);
+        /* one RTT sample when INITIATE went once (Karn) */
+        uint64_t rtt = h->init_tries == 0 && now_ms >= h->initiate_at ? now_ms - h->initiate_at : 0;
+        established(c, c, &try, reply + 1 + PL_DG_CID_LEN, n - 1 - PL_DG_CID_LEN, now_ms, rtt);
+        pl_noise_hs_wipe(&try);
     }
-    memcpy(c->rcid, reply + 1, PL_DG_CID_LEN);
-    /* one RTT sample when INITIATE went once (Karn) */
-    uint64_t rtt = c->init_tries == 0 && now_ms >= c->initiate_at ? now_ms - c->initiate_at : 0;
-    established(c, c, &try, reply + 1 + PL_DG_CID_LEN, n - 1 - PL_DG_CID_LEN, now_ms, rtt);
-    pl_noise_hs_wipe(&try);
-    pl_noise_hs_wipe(c->hs);
-    free(c->hs);
-    c->hs = NULL;
+    pl_dg_conn_touch(c); /* the handshake state goes */
 }
-
 /* ---- responder ------------------------------------------------------------ */
 
+/* The application's rendezvous attempt at `from`, not past COOKIE yet. */
 static pl_dg_conn *find_rendezvous(pl_dg_engine *e, const pl_dg_addr *from)
 {
-    for (pl_dg_conn *c = e->conns; c; c = c->next)
+    for (pl_dg_conn *c = e->rendezvous; c; c = c->ihs->rv_next)
         if (c->initiator && c->rendezvous && addr_eq(&c->addr, from) &&
             (c->state == C_HELLO || c->state == C_WORK || c->state == C_YIELDED))
             return c;
@@ -612,11 +1046,15 @@ static void on_hello(pl_dg_engine *e, uint64_t now_ms, const pl_dg_addr *from, c
     /* Both sides said HELLO at once (DESIGN.md §2.4)? */
     pl_dg_conn *mine = tiebreak ? find_rendezvous(e, from) : NULL;
     if (mine) {
-        switch (pl_stls_tiebreak_decide(mine->tiebreak, tiebreak)) {
+        switch (pl_stls_tiebreak_decide(mine->ihs->tiebreak, tiebreak)) {
         case PL_STLS_CLIENT: return; /* we stay initiator: the peer answers ours */
-        case PL_STLS_SERVER: mine->state = C_YIELDED; break;
+        case PL_STLS_SERVER:
+            mine->state = C_YIELDED;
+            pl_dg_conn_touch(mine);
+            break;
         default:
             pl_dg_conn_fail(mine, PL_ERR_ROLE, "equal tie-breakers: the roles cannot be settled");
+            pl_dg_conn_touch(mine);
             return;
         }
     }
@@ -649,9 +1087,12 @@ static void on_hello(pl_dg_engine *e, uint64_t now_ms, const pl_dg_addr *from, c
 }
 
 /* The application's rendezvous conn takes over the responder conn made for
- * the same peer: its pointer stays the one the application holds. */
+ * the same peer: its pointer stays the one the application holds. resp
+ * is out of the tables already; mine takes its keys. */
 static void adopt(pl_dg_conn *mine, pl_dg_conn *resp)
 {
+    pl_dg_engine *e = mine->e;
+    tab_del(e, &e->by_icid, mine);
     mine->initiator = false;
     memcpy(mine->icid, resp->icid, PL_DG_CID_LEN);
     memcpy(mine->rcid, resp->rcid, PL_DG_CID_LEN);
@@ -659,10 +1100,37 @@ static void adopt(pl_dg_conn *mine, pl_dg_conn *resp)
     mine->rx = resp->rx;
     mine->replay = resp->replay;
     mine->next_pn = resp->next_pn;
-    memcpy(mine->last, resp->last, resp->last_len);
-    mine->last_len = resp->last_len;
-    memcpy(mine->initiate_digest, resp->initiate_digest, 32);
+    mine->racc = resp->racc;
+    resp->racc = NULL;
     mine->state = C_ESTABLISHED;
+    tab_put(e, &e->by_icid, mine);
+    tab_put(e, &e->by_rcid, mine);
+    if (mine->racc)
+        tab_put(e, &e->by_addr, mine);
+}
+
+/* An authenticated ACCEPT that makes no connection (status: refused or
+ * full), from the Noise state that read the INITIATE. */
+static bool refuse(pl_dg_engine *e, pl_noise_hs *hs, const uint8_t icid[PL_DG_CID_LEN],
+                   const pl_dg_addr *from, uint8_t status)
+{
+    uint8_t out[ACCEPT_HDR + 32 + 1 + PL_DG_CID_LEN + PL_DG_TAGLEN], body[1 + PL_DG_CID_LEN];
+    size_t m = 0;
+    memset(body, 0, sizeof body);
+    body[0] = status;
+    out[0] = T_ACCEPT;
+    memcpy(out + 1, icid, PL_DG_CID_LEN);
+    e->st.pk_ops += 2; /* ee, se */
+    if (pl_noise_hs_write(hs, body, sizeof body, out + ACCEPT_HDR, sizeof out - ACCEPT_HDR, &m) !=
+        PL_OK)
+        return false;
+    pl_dg_queue_out(e, from, out, ACCEPT_HDR + m);
+    return true;
+}
+
+static bool is_live_responder_at(const pl_dg_conn *c, const void *from)
+{
+    return !c->initiator && c->state != C_FAILED && addr_eq(&c->addr, from);
 }
 
 static void on_initiate(pl_dg_engine *e, uint64_t now_ms, const pl_dg_addr *from, const uint8_t *p,
@@ -691,19 +1159,18 @@ static void on_initiate(pl_dg_engine *e, uint64_t now_ms, const pl_dg_addr *from
     uint8_t digest[32];
     hash32(digest, p, len, NULL, 0, NULL, 0);
     /* A retransmission of the INITIATE that made a connection: the same
-     * ACCEPT again, nothing new. */
-    for (pl_dg_conn *c = e->conns; c; c = c->next) {
-        if (!c->initiator && c->state != C_FAILED && memcmp(c->icid, icid, 8) == 0 &&
-            addr_eq(&c->addr, from)) {
-            charge(e, from, PL_DG_COST_CHEAP, now_ms);
-            if (sodium_memcmp(c->initiate_digest, digest, 32) == 0) {
-                e->st.resent_accepts++;
-                pl_dg_queue_out(e, from, c->last, c->last_len);
-            } else {
-                e->st.rx_dropped++;
-            }
-            return;
+     * ACCEPT again (until the initiator's DATA shows it has it), nothing
+     * new. */
+    pl_dg_conn *dup = find(e, &e->by_icid, icid, PL_DG_CID_LEN, is_live_responder_at, from);
+    if (dup) {
+        charge(e, from, PL_DG_COST_CHEAP, now_ms);
+        if (dup->racc && sodium_memcmp(dup->racc->initiate_digest, digest, 32) == 0) {
+            e->st.resent_accepts++;
+            pl_dg_queue_out(e, from, dup->racc->pkt, dup->racc->len);
+        } else {
+            e->st.rx_dropped++;
         }
+        return;
     }
     uint64_t t = now_s(e, now_ms);
     if (pl_dg_cookie_rotate(&e->ck, t, e->cfg.random, e->cfg.random_user) != PL_OK)
@@ -765,31 +1232,28 @@ static void on_initiate(pl_dg_engine *e, uint64_t now_ms, const pl_dg_addr *from
         return;
     }
     pl_dg_conn *mine = find_rendezvous(e, from);
-    if (mine && !pl_fingerprint_equal(&mine->peer, &fp))
+    if (mine && !peer_is(mine, &fp))
         mine = NULL;
     if (!mine) {
         if (!e->cfg.trust || pl_trust_check(e->cfg.trust, &fp, t) != PL_TRUST_ALLOWED) {
             /* Say so, authenticated, and keep nothing: the initiator paid
              * for this with its proof of work, and a clear refusal beats a
              * timeout. Its cookie is spent, so a copy gets nothing. */
-            uint8_t out[ACCEPT_HDR + 32 + 1 + PL_DG_CID_LEN + PL_DG_TAGLEN],
-                body[1 + PL_DG_CID_LEN];
-            size_t m = 0;
-            memset(body, 0, sizeof body);
-            body[0] = ACCEPT_REFUSED;
-            out[0] = T_ACCEPT;
-            memcpy(out + 1, icid, 8);
             e->st.untrusted++;
-            e->st.pk_ops += 2; /* ee, se */
-            if (pl_noise_hs_write(&hs, body, sizeof body, out + ACCEPT_HDR, sizeof out - ACCEPT_HDR,
-                                  &m) == PL_OK) {
+            if (refuse(e, &hs, icid, from, ACCEPT_REFUSED))
                 e->st.refusals++;
-                pl_dg_queue_out(e, from, out, ACCEPT_HDR + m);
-            }
             pl_dg_event *ev = pl_dg_push_event(e, PL_DG_EV_REFUSED, NULL);
             ev->err = PL_ERR_UNTRUSTED;
             ev->peer = fp;
             ev->addr = *from;
+            pl_noise_hs_wipe(&hs);
+            return;
+        }
+        if (conns_full(e)) {
+            /* No room: say that too (a rendezvous conn needs none: it
+             * takes over the one made here). */
+            if (refuse(e, &hs, icid, from, ACCEPT_FULL))
+                e->st.full++;
             pl_noise_hs_wipe(&hs);
             return;
         }
@@ -801,18 +1265,18 @@ static void on_initiate(pl_dg_engine *e, uint64_t now_ms, const pl_dg_addr *from
         return;
     }
     c->initiator = false;
-    c->peer = fp;
-    c->has_peer = true;
-    memcpy(c->icid, icid, 8);
-    memcpy(c->initiate_digest, digest, 32);
-    const uint8_t *reply = mine ? mine->early : e->reply;
-    size_t rlen = mine ? mine->early_len : e->reply_len;
+    (void)set_peer(c, &fp); /* no authority: nothing to allocate */
+    memcpy(c->icid, icid, PL_DG_CID_LEN);
+    tab_put(e, &e->by_icid, c);
+    const uint8_t *reply = mine ? mine->ihs->early : e->reply;
+    size_t rlen = mine ? mine->ihs->early_len : e->reply_len;
     if (pl_dg_draw(e, c->rcid, 8) != PL_OK) {
         pl_noise_hs_wipe(&hs);
-        pl_dg_conn_close(c); /* never handed out */
+        conn_free(c); /* never handed out */
         return;
     }
-    uint8_t *q = c->last, body[1 + PL_DG_CID_LEN + PL_DG_EARLY_MAX];
+    tab_put(e, &e->by_rcid, c);
+    uint8_t q[HS_PKT_MAX], body[1 + PL_DG_CID_LEN + PL_DG_EARLY_MAX];
     q[0] = T_ACCEPT;
     memcpy(q + 1, icid, 8);
     body[0] = ACCEPT_OK;
@@ -821,39 +1285,68 @@ static void on_initiate(pl_dg_engine *e, uint64_t now_ms, const pl_dg_addr *from
     size_t m = 0;
     e->st.pk_ops += 2; /* ee, se */
     if (pl_noise_hs_write(&hs, body, 1 + PL_DG_CID_LEN + rlen, q + ACCEPT_HDR,
-                          sizeof c->last - ACCEPT_HDR, &m) != PL_OK) {
+                          sizeof q - ACCEPT_HDR, &m) != PL_OK ||
+        !(c->racc = malloc(sizeof *c->racc + ACCEPT_HDR + m))) {
         pl_noise_hs_wipe(&hs);
-        pl_dg_conn_close(c);
+        conn_free(c);
         return;
     }
-    c->last_len = ACCEPT_HDR + m;
+    memcpy(c->racc->initiate_digest, digest, 32);
+    c->racc->len = ACCEPT_HDR + m;
+    memcpy(c->racc->pkt, q, c->racc->len);
+    tab_put(e, &e->by_addr, c);
     e->st.accepts_sent++;
-    pl_dg_queue_out(e, from, c->last, c->last_len);
+    pl_dg_queue_out(e, from, c->racc->pkt, c->racc->len);
     /* A newer handshake from the same peer at the same address replaces an
      * older connection that the peer never used (its ACCEPT was lost and
-     * the peer started again). */
-    for (pl_dg_conn *o = e->conns; o; o = o->next)
+     * the peer started again). Collected first: failing them changes the
+     * table. */
+    pl_dg_conn *old = NULL;
+    uint8_t akey[1 + sizeof from->b];
+    akey[0] = from->len;
+    memcpy(akey + 1, from->b, from->len);
+    size_t pos = tab_start(e, &e->by_addr, akey, 1u + from->len);
+    for (pl_dg_conn *o; (o = tab_next(&e->by_addr, akey, 1u + from->len, &pos));)
         if (o != c && !o->initiator && o->state == C_ESTABLISHED && !o->confirmed &&
-            addr_eq(&o->addr, from) && pl_fingerprint_equal(&o->peer, &fp))
-            pl_dg_conn_fail(o, PL_ERR_IO, "superseded by a newer handshake from the same peer");
+            addr_eq(&o->addr, from) && peer_is(o, &fp)) {
+            o->due = old;
+            old = o;
+        }
+    for (old = due_sort(old); old;) {
+        pl_dg_conn *o = old;
+        old = old->due;
+        pl_dg_conn_fail(o, PL_ERR_IO, "superseded by a newer handshake from the same peer");
+        pl_dg_conn_touch(o);
+    }
     /* rendezvous: the application's conn takes over, and the event names it */
     established(c, mine ? mine : c, &hs, payload + 32, n - 32, now_ms, 0);
     pl_noise_hs_wipe(&hs);
     if (mine) {
+        tab_del(e, &e->by_icid, c);
+        tab_del(e, &e->by_rcid, c);
+        tab_del(e, &e->by_addr, c);
         adopt(mine, c);
-        pl_dg_conn_close(c); /* never handed out */
+        conn_free(c); /* never handed out */
     }
+    pl_dg_conn_touch(mine ? mine : c);
 }
 
 /* ---- data ------------------------------------------------------------------ */
 
+static bool takes_data(const pl_dg_conn *c, const void *initiator)
+{
+    return c->initiator == *(const bool *)initiator &&
+           (c->state == C_ESTABLISHED || c->state == C_CLOSED);
+}
+
+/* The connection a DATA packet names: an initiator's icid or a
+ * responder's rcid (the newest, should two share one). */
 static pl_dg_conn *find_by_dcid(pl_dg_engine *e, const uint8_t *dcid)
 {
-    for (pl_dg_conn *c = e->conns; c; c = c->next)
-        if ((c->state == C_ESTABLISHED || c->state == C_CLOSED) &&
-            memcmp(c->initiator ? c->icid : c->rcid, dcid, PL_DG_CID_LEN) == 0)
-            return c;
-    return NULL;
+    static const bool yes = true, no = false;
+    pl_dg_conn *a = find(e, &e->by_icid, dcid, PL_DG_CID_LEN, takes_data, &yes);
+    pl_dg_conn *b = find(e, &e->by_rcid, dcid, PL_DG_CID_LEN, takes_data, &no);
+    return a && b ? (a->seq > b->seq ? a : b) : a ? a : b;
 }
 
 static void on_data(pl_dg_engine *e, uint64_t now_ms, const pl_dg_addr *from, const uint8_t *p,
@@ -887,9 +1380,13 @@ static void on_data(pl_dg_engine *e, uint64_t now_ms, const pl_dg_addr *from, co
     }
     bool newest = c->replay.largest == PL_DG_PN_NONE || pn > c->replay.largest;
     pl_dg_replay_mark(&c->replay, pn);
-    c->confirmed = true;
+    if (!c->confirmed) {
+        c->confirmed = true;
+        racc_free(c); /* before the address may move */
+    }
     e->st.data_rx++;
     pl_dg_rel_input(c, now_ms, pn, newest, from, pt, len - hdr - PL_DG_TAGLEN);
+    pl_dg_conn_touch(c);
 }
 
 int pl_dg_seal_packet(pl_dg_conn *c, const uint8_t *pt, size_t len, uint8_t *out, uint64_t *pn)
@@ -930,87 +1427,86 @@ void pl_dg_input(pl_dg_engine *e, uint64_t now_ms, const pl_dg_addr *from, const
     }
 }
 
+/* The handshake's timers of an initiator. */
+static void hs_timer(pl_dg_conn *c, uint64_t now_ms)
+{
+    pl_dg_engine *e = c->e;
+    struct ihs *h = c->ihs;
+    if (!c->initiator || !h || !handshaking(c))
+        return;
+    if (now_ms >= h->give_up_at) {
+        pl_dg_conn_fail(c, h->too_hard ? PL_ERR_TOOBIG : PL_ERR_UNREACHABLE,
+                        h->too_hard ? "the peer asks for more proof of work than we do"
+                                    : "no answer from the peer in time");
+        return;
+    }
+    if (c->state == C_WORK) {
+        work(c, now_ms);
+        return;
+    }
+    if (c->state == C_YIELDED || now_ms < h->retry_at)
+        return;
+    h->tries++;
+    if (c->state == C_INITIATE && ++h->init_tries >= INIT_TRIES) {
+        /* start again, as a new attempt: the cookie may be stale, and
+         * a half-open connection may hold the old id at the peer */
+        tab_del(e, &e->by_icid, c);
+        int rc = pl_dg_draw(e, c->icid, sizeof c->icid);
+        tab_put(e, &e->by_icid, c);
+        if (rc != PL_OK || send_hello(c, now_ms) != PL_OK)
+            pl_dg_conn_fail(c, PL_ERR_INTERNAL, "cannot start the handshake again");
+        return;
+    }
+    pl_dg_queue_out(e, &c->addr, h->last, h->last_len);
+    /* 250, 375, 562, ... ms, at most a second: a lost packet costs
+     * little time, a dead peer few packets */
+    uint64_t wait = PL_DG_RETRY_MS;
+    for (unsigned i = 0; i < h->tries && wait < 1000; i++)
+        wait = wait * 3 / 2;
+    h->retry_at = now_ms + (wait < 1000 ? wait : 1000);
+}
+
+/* Only the connections whose deadline has come: the others' timers would
+ * find nothing to do. They go newest first, as they always have. */
 void pl_dg_timer(pl_dg_engine *e, uint64_t now_ms)
 {
     (void)now_s(e, now_ms);
-    for (pl_dg_conn *c = e->conns; c; c = c->next) {
+    pl_dg_conn *list = NULL;
+    heap_due(e, 0, now_ms, &list);
+    for (list = due_sort(list); list;) {
+        pl_dg_conn *c = list;
+        list = list->due;
         pl_dg_rel_timer(c, now_ms);
-        if (!c->initiator || (c->state != C_HELLO && c->state != C_WORK && c->state != C_INITIATE &&
-                              c->state != C_YIELDED))
-            continue;
-        if (now_ms >= c->give_up_at) {
-            pl_dg_conn_fail(c, c->too_hard ? PL_ERR_TOOBIG : PL_ERR_UNREACHABLE,
-                            c->too_hard ? "the peer asks for more proof of work than we do"
-                                        : "no answer from the peer in time");
-            continue;
-        }
-        if (c->state == C_WORK) {
-            work(c, now_ms);
-            continue;
-        }
-        if (c->state == C_YIELDED || now_ms < c->retry_at)
-            continue;
-        c->tries++;
-        if (c->state == C_INITIATE && ++c->init_tries >= INIT_TRIES) {
-            /* start again, as a new attempt: the cookie may be stale, and
-             * a half-open connection may hold the old id at the peer */
-            if (pl_dg_draw(e, c->icid, sizeof c->icid) != PL_OK || send_hello(c, now_ms) != PL_OK)
-                pl_dg_conn_fail(c, PL_ERR_INTERNAL, "cannot start the handshake again");
-            continue;
-        }
-        pl_dg_queue_out(e, &c->addr, c->last, c->last_len);
-        /* 250, 375, 562, ... ms, at most a second: a lost packet costs
-         * little time, a dead peer few packets */
-        uint64_t wait = PL_DG_RETRY_MS;
-        for (unsigned i = 0; i < c->tries && wait < 1000; i++)
-            wait = wait * 3 / 2;
-        c->retry_at = now_ms + (wait < 1000 ? wait : 1000);
+        hs_timer(c, now_ms);
+        pl_dg_conn_touch(c);
     }
 }
 
 uint64_t pl_dg_deadline(const pl_dg_engine *e)
 {
-    uint64_t d = UINT64_MAX;
-    for (const pl_dg_conn *c = e->conns; c; c = c->next) {
-        uint64_t r = pl_dg_rel_deadline(c);
-        if (r < d)
-            d = r;
-        if (!c->initiator)
-            continue;
-        if (c->state == C_HELLO || c->state == C_INITIATE) {
-            if (c->retry_at < d)
-                d = c->retry_at;
-        }
-        if (c->state == C_WORK && e->now_ms < d)
-            d = e->now_ms; /* more work to do at once */
-        if ((c->state == C_HELLO || c->state == C_WORK || c->state == C_INITIATE ||
-             c->state == C_YIELDED) &&
-            c->give_up_at < d)
-            d = c->give_up_at;
-    }
-    return d;
+    return e->nconns ? e->heap[0]->when : UINT64_MAX;
 }
 
 int pl_dg_output(pl_dg_engine *e, pl_dg_addr *to, uint8_t *buf, size_t cap)
 {
     if (e->oq_len == 0) {
         /* acknowledgements and fragments, made now: one connection after
-         * another, so none starves the rest */
-        pl_dg_conn *start = e->tx_cursor ? e->tx_cursor : e->conns, *c = start;
-        if (!c)
-            return 0;
-        do {
+         * another (a sender goes to the back), so none starves the rest */
+        promote(e);
+        pl_dg_conn *c;
+        while ((c = e->rd_head)) {
             int n = pl_dg_rel_output(c, e->now_ms, buf, cap);
-            pl_dg_conn *next = c->next ? c->next : e->conns;
-            if (n != 0) {
-                if (n > 0) {
-                    *to = c->addr;
-                    e->tx_cursor = next;
-                }
+            if (n < 0)
+                return n;
+            settle(c);
+            if (n > 0) {
+                *to = c->addr;
+                ready_del(e, c);
+                ready_add(e, c);
                 return n;
             }
-            c = next;
-        } while (c != start);
+            ready_del(e, c); /* nothing more until something happens to it */
+        }
         return 0;
     }
     struct outq_item *it = &e->outq[e->oq_head];
@@ -1033,34 +1529,28 @@ bool pl_dg_event_next(pl_dg_engine *e, pl_dg_event *ev)
     e->ev_len--;
     if (e->deliver_blocked && e->ev_len < EVQ_DELIVER / 2) {
         e->deliver_blocked = false;
-        for (pl_dg_conn *c = e->conns; c; c = c->next)
-            if (c->state == C_ESTABLISHED)
+        /* (every connection: rare, only after the queue was full) */
+        pl_dg_conn *list = NULL;
+        for (size_t i = 0; i < e->nconns; i++) {
+            e->heap[i]->due = list;
+            list = e->heap[i];
+        }
+        for (list = due_sort(list); list;) {
+            pl_dg_conn *c = list;
+            list = list->due;
+            if (c->state == C_ESTABLISHED) {
                 pl_dg_rel_deliver(c);
+                pl_dg_conn_touch(c);
+            }
+        }
     }
     return true;
 }
 
 void pl_dg_conn_close(pl_dg_conn *c)
 {
-    if (!c)
-        return;
-    pl_dg_engine *e = c->e;
-    for (pl_dg_conn **pp = &e->conns; *pp; pp = &(*pp)->next) {
-        if (*pp == c) {
-            *pp = c->next;
-            e->nconns--;
-            break;
-        }
-    }
-    if (e->tx_cursor == c)
-        e->tx_cursor = NULL;
-    pl_dg_rel_free(c);
-    if (c->hs) {
-        pl_noise_hs_wipe(c->hs);
-        free(c->hs);
-    }
-    sodium_memzero(c, sizeof *c);
-    free(c);
+    if (c)
+        conn_free(c);
 }
 
 bool pl_dg_conn_initiator(const pl_dg_conn *c)
@@ -1087,7 +1577,10 @@ int pl_dg_conn_peer(const pl_dg_conn *c, pl_fingerprint *fp)
 {
     if (!c->has_peer)
         return PL_ERR_NOTFOUND;
-    *fp = c->peer;
+    memset(fp, 0, sizeof *fp);
+    memcpy(fp->digest, c->peer, sizeof fp->digest);
+    if (c->peer_authority)
+        memcpy(fp->authority, c->peer_authority, strlen(c->peer_authority) + 1);
     return PL_OK;
 }
 

@@ -37,8 +37,8 @@
 #define PL_DG_EARLY_MAX      1000 /* application bytes in INITIATE or ACCEPT */
 #define PL_DG_RETRY_MS       250  /* first retransmission of HELLO / INITIATE */
 #define PL_DG_HANDSHAKE_MS   10000
-#define PL_DG_SEMI_LIFETIME  600 /* seconds a semi-static key is offered */
-#define PL_DG_CONNS_MAX      4096
+#define PL_DG_SEMI_LIFETIME  600  /* seconds a semi-static key is offered */
+#define PL_DG_CONNS_MAX      4096 /* the default of pl_dg_config.max_conns */
 #define PL_DG_OUTQ_MAX       256
 #define PL_DG_POW_ACCEPT_MAX 20 /* the most work (bits) an initiator does for a COOKIE */
 
@@ -63,6 +63,8 @@ typedef struct pl_dg_config {
                                 UINT32_MAX: never */
     uint32_t idle_ms;        /* close after this long without hearing the peer; 0:
                                 PL_DG_IDLE_MS, UINT32_MAX: never */
+    size_t max_conns;        /* connections held at most (any state, until
+                                pl_dg_conn_close); 0: PL_DG_CONNS_MAX */
 } pl_dg_config;
 
 #define PL_DG_CC_NEWRENO   0
@@ -142,7 +144,8 @@ typedef struct pl_dg_event {
 typedef struct pl_dg_stats {
     uint64_t rx, rx_dropped, hellos, cookies_sent, initiates, stale_cookie, bad_cookie,
         reused_cookie, no_work, pk_ops, accepts_sent, established, untrusted, resent_accepts,
-        refusals, events_dropped, data_tx, data_rx, retransmits, msgs_delivered, migrations;
+        refusals, events_dropped, data_tx, data_rx, retransmits, msgs_delivered, migrations,
+        full; /* INITIATEs refused at max_conns connections */
 } pl_dg_stats;
 
 /* One connection's transport state (`peerlink ... --verbose`). */
@@ -163,7 +166,11 @@ void pl_dg_free(pl_dg_engine *e);
 /* Start a handshake with the node whose fingerprint is `peer` at `to`,
  * carrying `early` (at most PL_DG_EARLY_MAX bytes) in INITIATE. With
  * rendezvous set, the HELLO carries a random tie-breaker so that a
- * crossing HELLO from that peer settles the roles (DESIGN.md §2.4). */
+ * crossing HELLO from that peer settles the roles (DESIGN.md §2.4).
+ * PL_ERR_TOOBIG: the engine holds max_conns connections already (close
+ * some first); PL_ERR_NOMEM. A responder at max_conns refuses an
+ * INITIATE (ACCEPT status 2): the initiator's connection fails with
+ * PL_ERR_REFUSED at once, why saying that the peer is full. */
 int pl_dg_connect(pl_dg_engine *e, uint64_t now_ms, const pl_dg_addr *to,
                   const pl_fingerprint *peer, const uint8_t *early, size_t len, bool rendezvous,
                   pl_dg_conn **out) PL_WUR;

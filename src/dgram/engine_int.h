@@ -205,34 +205,68 @@ struct rel {
     uint64_t n_sent, n_lost, n_retx, n_acked, n_spurious, bytes_sent, bytes_rx;
 };
 
-struct pl_dg_conn {
-    pl_dg_engine *e;
-    struct pl_dg_conn *next;
-    enum cstate state;
-    bool initiator, rendezvous;
-    pl_dg_addr addr;
-    pl_fingerprint peer;
-    bool has_peer;
-    uint8_t icid[PL_DG_CID_LEN], rcid[PL_DG_CID_LEN];
+#define HS_PKT_MAX (PL_DG_PACKET_MAX > PL_DG_HELLO_MIN ? PL_DG_PACKET_MAX : PL_DG_HELLO_MIN)
+
+/* An initiator's handshake, from pl_dg_connect until it is established or
+ * fails: allocated with the connection, freed once it is over (an idle
+ * connection keeps none of it). */
+struct ihs {
+    pl_dg_conn *rv_next, *rv_prev; /* the engine's rendezvous initiators */
     uint64_t tiebreak;
-    uint8_t hello_digest[32];
-    uint8_t early[PL_DG_EARLY_MAX];
-    size_t early_len;
-    /* the last handshake packet we sent, for retransmission / duplicates */
-    uint8_t last[PL_DG_PACKET_MAX > PL_DG_HELLO_MIN ? PL_DG_PACKET_MAX : PL_DG_HELLO_MIN];
-    size_t last_len;
-    uint8_t initiate_digest[32]; /* responder: the INITIATE that made it */
     unsigned tries, init_tries;
     uint64_t retry_at, give_up_at, initiate_at;
+    bool too_hard; /* a COOKIE asked more work than we do */
+    bool has_hs;   /* hs: kept from INITIATE until ACCEPT */
+    uint8_t hello_digest[32];
+    struct work work;
+    pl_noise_hs hs;
+    size_t early_len, last_len;
+    uint8_t early[PL_DG_EARLY_MAX];
+    uint8_t last[HS_PKT_MAX]; /* the last HELLO or INITIATE, for retransmission */
+};
+
+/* A responder's ACCEPT, kept to answer a repeated INITIATE until the
+ * initiator's first DATA shows that the ACCEPT arrived. */
+struct racc {
+    uint8_t initiate_digest[32]; /* the INITIATE that made the connection */
+    size_t len;
+    uint8_t pkt[];
+};
+
+struct pl_dg_conn {
+    pl_dg_engine *e;
+    struct ihs *ihs;   /* initiator, handshaking */
+    struct racc *racc; /* responder, not yet confirmed */
+    /* the engine's indexes (engine.c) */
+    pl_dg_conn *rd_next, *rd_prev; /* ready to send: pl_dg_output visits these */
+    pl_dg_conn *due;               /* scratch list of pl_dg_timer and friends */
+    uint64_t seq;                  /* creation order: newer is higher */
+    uint64_t when;                 /* its deadline: the heap's key */
+    uint32_t hpos;                 /* its place in the heap */
+    bool ready;
+    enum cstate state;
+    bool initiator, rendezvous;
+    bool has_peer;
+    bool confirmed; /* responder: the initiator's first DATA arrived */
+    pl_dg_addr addr;
+    uint8_t peer[PL_FP_DIGEST_LEN]; /* the peer's fingerprint digest */
+    char *peer_authority;           /* its authority when not empty (malloc'd) */
+    uint8_t icid[PL_DG_CID_LEN], rcid[PL_DG_CID_LEN];
     pl_dg_aead tx, rx;
     uint64_t next_pn;
     pl_dg_replay replay;
-    pl_noise_hs *hs; /* initiator: kept from INITIATE until ACCEPT */
-    bool confirmed;  /* responder: the initiator's first DATA arrived */
-    bool too_hard;   /* initiator: a COOKIE asked more work than we do */
-    struct work work;
     struct rel rel;
     void *user;
+};
+
+/* A hash table of connections (open addressing, linear probing, at most
+ * 3/4 full), keyed by one of a connection's ids or its address; several
+ * connections may share a key. */
+enum tab_kind { TAB_ICID, TAB_RCID, TAB_ADDR };
+struct conntab {
+    pl_dg_conn **slot;
+    size_t cap, len; /* cap: a power of two, or 0 */
+    enum tab_kind kind;
 };
 
 struct evq_item {
@@ -245,12 +279,20 @@ struct outq_item {
     uint8_t data[PL_DG_HELLO_MIN > PL_DG_PACKET_MAX ? PL_DG_HELLO_MIN : PL_DG_PACKET_MAX];
 };
 
+/* The last semi-static key signature an initiator verified (engine.c). */
+struct semi_seen {
+    bool valid;
+    uint8_t idk[32], sig[PL_ED25519_SIG_LEN];
+    uint8_t msg[96]; /* label, key, expiry: what was signed */
+};
+
 struct pl_dg_engine {
     pl_dg_config cfg;
     uint8_t id_pk[32];
     pl_fingerprint self;
     pl_noise_keypair xstatic; /* our Noise static: X25519 of the identity */
     struct semi semi[2];      /* [0] current, [1] previous */
+    struct semi_seen semi_seen;
     pl_dg_cookie_keys ck;
     pl_dg_used used;
     pl_dg_load load;
@@ -258,10 +300,21 @@ struct pl_dg_engine {
     unsigned forced_bits;  /* UINT_MAX: from load */
     uint64_t start_ms, now_ms;
     bool started;
-    pl_dg_conn *conns;
-    size_t nconns;
-    pl_dg_conn *tx_cursor; /* round robin of pl_dg_output over connections */
-    bool deliver_blocked;  /* a message waits for room in the event queue */
+    /* connections: every one in a min-heap on its deadline (pl_dg_timer
+     * and pl_dg_deadline look at the due ones only), found by connection
+     * id or address in hash tables, and listed when it may have something
+     * to send (pl_dg_output visits only those) */
+    pl_dg_conn **heap;
+    size_t nconns, heap_cap;
+    struct conntab by_icid; /* every connection, by icid */
+    struct conntab by_rcid; /* responders, by rcid */
+    struct conntab by_addr; /* responders not yet confirmed, by address */
+    uint8_t tab_key[16];    /* SipHash key of the tables */
+    pl_dg_conn *rd_head, *rd_tail;
+    pl_dg_conn *rendezvous; /* rendezvous initiators, handshaking */
+    uint64_t conn_seq;
+    uint64_t promoted_ms; /* pl_dg_output looked for due connections at this time */
+    bool deliver_blocked; /* a message waits for room in the event queue */
     struct outq_item *outq;
     size_t oq_head, oq_len;
     struct evq_item *evq;
@@ -275,6 +328,9 @@ struct pl_dg_engine {
 void pl_dg_queue_out(pl_dg_engine *e, const pl_dg_addr *to, const uint8_t *d, size_t len);
 pl_dg_event *pl_dg_push_event(pl_dg_engine *e, enum pl_dg_event_kind kind, pl_dg_conn *c);
 void pl_dg_conn_fail(pl_dg_conn *c, int err, const char *why);
+/* c's state changed outside the engine's entry points (an API call of
+ * reliable.c): its deadline and whether it has something to send. */
+void pl_dg_conn_touch(pl_dg_conn *c);
 int pl_dg_draw(pl_dg_engine *e, uint8_t *out, size_t len) PL_WUR;
 /* Seal plaintext pt (frames) as the next DATA packet of c into out (at
  * least PL_DG_PACKET_MAX bytes): its length, or a negative error. *pn

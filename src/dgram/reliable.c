@@ -372,6 +372,7 @@ int pl_dg_chan_write(pl_dg_conn *c, uint64_t chan, const uint8_t *data, size_t l
         ring_put(ch->sbuf, PL_DG_CHAN_SENDBUF, ch->s_end, data, n);
     ch->s_end += n;
     ch->s_blocked = n < len;
+    pl_dg_conn_touch(c);
     if (n > INT32_MAX)
         n = INT32_MAX;
     return (int)n;
@@ -387,6 +388,7 @@ int pl_dg_chan_finish(pl_dg_conn *c, uint64_t chan)
     if (c->state != C_ESTABLISHED)
         return PL_ERR_INVAL;
     ch->s_fin = true;
+    pl_dg_conn_touch(c);
     return PL_OK;
 }
 
@@ -444,6 +446,7 @@ int pl_dg_chan_read(pl_dg_conn *c, uint64_t chan, uint8_t *buf, size_t cap, bool
         }
         chan_maybe_drop(r, slot);
     }
+    pl_dg_conn_touch(c);
     return (int)n;
 }
 
@@ -616,7 +619,9 @@ int pl_dg_msg_send(pl_dg_conn *c, uint64_t now_ms, const uint8_t *data, size_t l
         return PL_ERR_INVAL;
     if (now_ms > c->e->now_ms)
         c->e->now_ms = now_ms;
-    return queue_msg(c, now_ms, data, len, want_reply ? PL_DG_MSG_REQUEST : 0, 0, timeout_ms, id);
+    int rc = queue_msg(c, now_ms, data, len, want_reply ? PL_DG_MSG_REQUEST : 0, 0, timeout_ms, id);
+    pl_dg_conn_touch(c);
+    return rc;
 }
 
 int pl_dg_msg_reply(pl_dg_conn *c, uint64_t now_ms, uint64_t id, const uint8_t *data, size_t len,
@@ -635,6 +640,7 @@ int pl_dg_msg_reply(pl_dg_conn *c, uint64_t now_ms, uint64_t id, const uint8_t *
     if (rc != PL_OK)
         return rc;
     r->unanswered[i] = r->unanswered[--r->nunanswered];
+    pl_dg_conn_touch(c);
     return PL_OK;
 }
 
@@ -671,6 +677,7 @@ int pl_dg_send(pl_dg_conn *c, const uint8_t *data, size_t len)
     if (len)
         memcpy(slot + 2, data, len);
     r->dq_len++;
+    pl_dg_conn_touch(c);
     return PL_OK;
 }
 
@@ -701,6 +708,7 @@ void pl_dg_conn_hold(pl_dg_conn *c, bool hold)
     c->rel.held = hold;
     if (!hold && c->state == C_ESTABLISHED)
         pl_dg_rel_deliver(c);
+    pl_dg_conn_touch(c);
 }
 
 size_t pl_dg_conn_pending(const pl_dg_conn *c)
@@ -869,6 +877,7 @@ int pl_dg_shutdown_reason(pl_dg_conn *c, uint64_t now_ms, uint64_t code, const c
     r->close_code = code;
     r->shutting = true;
     maybe_close(c, now_ms);
+    pl_dg_conn_touch(c);
     return PL_OK;
 }
 

@@ -11,7 +11,11 @@
  *   - every bit flipped in COOKIE, INITIATE or ACCEPT (and in HELLO's
  *     fields) fails cleanly: nothing false is ever established;
  *   - 50 handshakes under 30% loss both ways all complete;
- *   - both sides saying HELLO at once settle into one connection.
+ *   - both sides saying HELLO at once settle into one connection;
+ *   - max_conns: a full initiator refuses to connect, a full responder
+ *     refuses the INITIATE with an authenticated ACCEPT;
+ *   - 150 connections between two engines: each packet finds its own,
+ *     every connection's timers fire.
  */
 #include "testutil.h"
 
@@ -44,7 +48,7 @@ static int det_random(void *user, uint8_t *out, size_t len)
     return 0;
 }
 
-static void node_init(node *n, uint8_t tag, uint8_t host)
+static void node_init_max(node *n, uint8_t tag, uint8_t host, size_t max_conns)
 {
     uint8_t seed[32];
     memset(n, 0, sizeof *n);
@@ -60,12 +64,18 @@ static void node_init(node *n, uint8_t tag, uint8_t host)
     cfg.random_user = &n->rnd;
     cfg.now_s = 1800000000;
     cfg.used_cookies_max = 256; /* small tables: thousands of engines are made here */
+    cfg.max_conns = max_conns;
     assert_int_equal(pl_dg_new(&n->e, &cfg), PL_OK);
     n->addr.len = 6;
     n->addr.b[0] = 10;
     n->addr.b[3] = host;
     n->addr.b[4] = 0x1b;
     n->addr.b[5] = 0x58;
+}
+
+static void node_init(node *n, uint8_t tag, uint8_t host)
+{
+    node_init_max(n, tag, host, 0);
 }
 
 static void node_free(node *n)
@@ -794,6 +804,126 @@ static void idle_asks_nothing(void **state)
     node_free(&b);
 }
 
+/* Connect a to b, then a's first DATA confirms the connection at b (an
+ * unconfirmed one would be superseded by the next handshake from a). */
+static pl_dg_conn *connect_confirmed(net *t, node *a, node *b, seen *sa, seen *sb)
+{
+    pl_dg_conn *c = NULL;
+    int before = sa->established;
+    assert_int_equal(pl_dg_connect(a->e, t->now, &b->addr, &b->fp, NULL, 0, false, &c), PL_OK);
+    run(t, t->now + 2000);
+    drain(a, sa);
+    drain(b, sb);
+    if (sa->established == before)
+        return c; /* failed: the caller looks at sa */
+    assert_int_equal(pl_dg_send(c, (const uint8_t *)"hi", 2), PL_OK);
+    run(t, t->now + 100);
+    drain(b, sb);
+    return c;
+}
+
+/* max_conns: a full initiator refuses to connect (PL_ERR_TOOBIG); a full
+ * responder refuses the INITIATE with an authenticated ACCEPT, so the
+ * initiator fails at once (PL_ERR_REFUSED) instead of timing out. */
+static void full_engine_refuses(void **state)
+{
+    (void)state;
+    node a, b;
+    net t;
+    seen sa = {0}, sb = {0};
+    node_init_max(&a, 1, 1, 3);
+    node_init_max(&b, 2, 2, 2);
+    allow(&b, &a);
+    net_init(&t, &a, &b);
+    pl_dg_conn *c1 = connect_confirmed(&t, &a, &b, &sa, &sb);
+    pl_dg_conn *c2 = connect_confirmed(&t, &a, &b, &sa, &sb);
+    assert_int_equal(sa.established, 2);
+    assert_int_equal(sb.established, 2);
+    assert_int_equal(sb.data, 2);
+    uint64_t start = t.now;
+    pl_dg_conn *c3 = connect_confirmed(&t, &a, &b, &sa, &sb);
+    assert_int_equal(sa.established, 2);
+    assert_int_equal(sa.failed, 1);
+    assert_int_equal(sa.err, PL_ERR_REFUSED);
+    assert_true(t.now - start < 1000); /* at once, not after PL_DG_HANDSHAKE_MS */
+    pl_dg_stats st;
+    pl_dg_stats_get(b.e, &st);
+    assert_int_equal(st.full, 1);
+    assert_int_equal(st.established, 2);
+    /* a holds three now (the failed one until it is closed): full */
+    pl_dg_conn *c = NULL;
+    assert_int_equal(pl_dg_connect(a.e, t.now, &b.addr, &b.fp, NULL, 0, false, &c), PL_ERR_TOOBIG);
+    pl_dg_conn_close(c3);
+    /* room at a, none at b yet; then b forgets one of its two */
+    c3 = connect_confirmed(&t, &a, &b, &sa, &sb);
+    assert_int_equal(sa.failed, 2);
+    pl_dg_conn_close(c3);
+    pl_dg_conn_close(sb.conn);
+    pl_dg_conn_close(c2); /* its peer end is the one b forgot */
+    c3 = connect_confirmed(&t, &a, &b, &sa, &sb);
+    assert_int_equal(sa.established, 3);
+    assert_int_equal(sa.failed, 2);
+    assert_int_equal(pl_dg_send(c1, (const uint8_t *)"x", 1), PL_OK);
+    assert_int_equal(pl_dg_send(c3, (const uint8_t *)"y", 1), PL_OK);
+    int data = sb.data;
+    run(&t, t.now + 100);
+    drain(&b, &sb);
+    assert_int_equal(sb.data, data + 2);
+    node_free(&a);
+    node_free(&b);
+}
+
+/* Many connections between two engines: every packet finds its own
+ * connection, keepalives keep them all (each one's timer fires, from the
+ * deadline heap), and when one side forgets them all the other gives
+ * every one up. */
+#define MANY 150
+static void many_connections(void **state)
+{
+    (void)state;
+    node a, b;
+    net t;
+    seen sa = {0}, sb = {0};
+    static pl_dg_conn *ca[MANY];
+    node_init(&a, 1, 1);
+    node_init(&b, 2, 2);
+    allow(&b, &a);
+    net_init(&t, &a, &b);
+    for (int i = 0; i < MANY; i++) {
+        ca[i] = connect_confirmed(&t, &a, &b, &sa, &sb);
+        assert_int_equal(sa.established, i + 1);
+    }
+    assert_int_equal(sb.established, MANY);
+    assert_int_equal(sb.data, MANY);
+    /* 40 s: keepalives both ways on every connection, nothing closes */
+    pl_dg_stats a0, a1;
+    pl_dg_stats_get(a.e, &a0);
+    run(&t, t.now + 40000);
+    drain(&a, &sa);
+    drain(&b, &sb);
+    pl_dg_stats_get(a.e, &a1);
+    assert_true(a1.data_tx - a0.data_tx >= 2 * MANY);
+    assert_int_equal(sa.failed + sb.failed, 0);
+    /* a forgets them all without a word: b gives each up when idle */
+    for (int i = 0; i < MANY; i++)
+        pl_dg_conn_close(ca[i]);
+    run(&t, t.now + PL_DG_IDLE_MS + 1000);
+    pl_dg_event ev;
+    int closed = 0;
+    while (pl_dg_event_next(b.e, &ev)) {
+        /* its keepalive unanswered (PL_DG_DEAD_MS), or idle */
+        if ((ev.kind == PL_DG_EV_FAILED && ev.err == PL_ERR_UNREACHABLE) ||
+            (ev.kind == PL_DG_EV_CLOSED && ev.err == PL_ERR_TIMEOUT))
+            closed++;
+        free(ev.msg);
+    }
+    assert_int_equal(closed, MANY);
+    assert_int_equal(pl_dg_deadline(b.e), UINT64_MAX);
+    assert_int_equal(pl_dg_deadline(a.e), UINT64_MAX);
+    node_free(&a);
+    node_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -803,7 +933,8 @@ int main(void)
         cmocka_unit_test(flipped_bits),         cmocka_unit_test(handshakes_under_loss),
         cmocka_unit_test(rendezvous),           cmocka_unit_test(bad_arguments),
         cmocka_unit_test(superseded_half_open), cmocka_unit_test(too_much_work),
-        cmocka_unit_test(idle_asks_nothing),
+        cmocka_unit_test(idle_asks_nothing),    cmocka_unit_test(full_engine_refuses),
+        cmocka_unit_test(many_connections),
     };
     if (pl_init() != PL_OK)
         return 1;
