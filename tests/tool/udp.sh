@@ -8,7 +8,7 @@
 # under `timeout`; each node has its own config home under $WORK.
 . "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 
-plan 25
+plan 31
 
 PIDS=()
 cleanup() {
@@ -101,6 +101,30 @@ check "1 MB from the listener arrive intact at connect" \
 check "connect names the peer and its address" \
     'grep -qF "peerlink: connected to $alice_fp at 127.0.0.1:$port (udp)" "$WORK/c.err"'
 check "listen names the peer" 'grep -qF "peerlink: connected to $bob_fp from 127.0.0.1:" "$WORK/l.err"'
+
+# ---- --cc and --verbose: CUBIC on both sides, the stats lines on stderr
+run connect --udp 127.0.0.1:7 --cc vegas "$alice_fp"
+check "--cc vegas: exit 2 naming the choices" '[ $rc -eq 2 ] && [[ $err == *"cubic or newreno"* ]]'
+run connect --tcp 127.0.0.1:7 --verbose "$alice_fp"
+check "--verbose without --udp: exit 2" '[ $rc -eq 2 ] && [[ $err == *"--verbose is for --udp"* ]]'
+as alice listen --udp 127.0.0.1:0 --once --cc cubic --verbose </dev/null >"$WORK/l.out" 2>"$WORK/l.err" &
+lpid=$!
+PIDS+=($lpid)
+port=$(listen_port "$WORK/l.err")
+as bob connect --udp "127.0.0.1:$port" --cc cubic --verbose "$alice_fp" <"$WORK/big" >/dev/null \
+    2>"$WORK/c.err"
+rc=$?
+wait $lpid
+lrc=$?
+err=$(cat "$WORK/c.err" "$WORK/l.err")
+check "--cc cubic --verbose: 3 MB intact, both exit 0" \
+    '[ $rc -eq 0 ] && [ $lrc -eq 0 ] && [ "$(sha "$WORK/l.out")" = "$(sha "$WORK/big")" ]'
+check "connect --verbose ends with a stats line: cubic, window, RTT, bytes sent" \
+    'grep -qE "^peerlink: end ni:.*: cubic cwnd [0-9.]+ [kMG]?B.*rtt [0-9.]+ ms.*sent [0-9.]+ MB" "$WORK/c.err"'
+check "... with packets, losses and retransmissions counted" \
+    'grep -qE "^peerlink: end .* [0-9]+ packets, [0-9]+ lost, [0-9]+ retransmitted, [0-9]+ spurious" "$WORK/c.err"'
+check "listen --verbose reports the bytes received" \
+    'grep -qE "^peerlink: end ni:.*received [0-9.]+ MB" "$WORK/l.err"'
 
 # ---- --exec: an echo server over pipes, 3 MB through `cat` and back
 as alice listen --udp 127.0.0.1:0 --once --exec cat </dev/null 2>"$WORK/l.err" &
