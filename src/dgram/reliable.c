@@ -34,6 +34,7 @@
 #define ACK_EVERY        2    /* ack-eliciting packets that make an acknowledgement due */
 #define PKT_THRESHOLD    3    /* RFC 9002 §6.1.1 */
 #define REORDER_PKTS_MAX 64   /* the packet threshold after reordering, at most */
+#define RING_IDLE_MS     5000 /* an empty packet ring is freed after this long quiet */
 #define PERSISTENT_PTOS  3    /* RFC 9002 §7.6.1 */
 #define VALIDATE_MIN_MS  1000 /* a new path has at least this long to answer */
 #define AMPLIFY          3    /* bytes sent to an unvalidated path per byte received from it */
@@ -231,7 +232,21 @@ static void sent_trim(pl_dg_conn *c)
         return;
     while (r->sent_lo < c->next_pn && !sent_live(r, r->sent_lo))
         r->sent_lo++;
-    if (r->sent_lo == c->next_pn && r->lost_len == 0) {
+    /* an empty ring is kept while the connection is busy (no allocation
+     * per flight) and freed once it has been quiet for RING_IDLE_MS */
+}
+
+/* The packet ring is allocated, empty, and has been for RING_IDLE_MS. */
+static bool ring_idle(const pl_dg_conn *c)
+{
+    const struct rel *r = &c->rel;
+    return r->sent && r->sent_lo == c->next_pn && r->lost_len == 0;
+}
+
+static void ring_release(pl_dg_conn *c, uint64_t now_ms)
+{
+    struct rel *r = &c->rel;
+    if (ring_idle(c) && now_ms >= r->last_tx_at + RING_IDLE_MS) {
         free(r->sent);
         r->sent = NULL;
         r->sent_cap = 0;
@@ -1804,6 +1819,7 @@ void pl_dg_rel_timer(pl_dg_conn *c, uint64_t now_ms)
     if (c->state == C_ESTABLISHED) {
         if (loss_time(r) <= now_ms)
             detect_lost(c, now_ms);
+        ring_release(c, now_ms);
         if (in_flight(r) && now_ms >= r->last_eliciting_at + pto_ms(r) && r->probes == 0) {
             /* a probe timeout: two probes, outside the window */
             r->probes = 2;
@@ -1927,6 +1943,8 @@ uint64_t pl_dg_rel_deadline(const pl_dg_conn *c)
         }
         if (idle_ms(c) != UINT32_MAX)
             earliest(&d, r->last_rx_at + idle_ms(c));
+        if (ring_idle(c))
+            earliest(&d, r->last_tx_at + RING_IDLE_MS);
         if (r->validating) {
             earliest(&d, r->validate_until);
             earliest(&d, r->challenge_at);
