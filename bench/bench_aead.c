@@ -8,7 +8,8 @@
  *       packet's nonce per packet,
  *   (c) OpenSSL 3 EVP_aes_256_gcm, the same way (reference only: another
  *       wire format),
- *   (d) pl_dg_seal / pl_dg_open, whatever packet.c does now.
+ *   (d) pl_dg_seal / pl_dg_open, whatever packet.c does now (set up with
+ *       pl_dg_aead_init_evp: OpenSSL from PL_DG_EVP_MIN bytes up).
  * (a), (b) and (d) must produce the same bytes as libsodium's
  * XChaCha20-Poly1305 under the connection's key and 24-byte nonce: checked
  * before anything is timed (a difference exits 1).
@@ -93,7 +94,8 @@ static void conn_init(struct conn *c)
     c->chacha_rx = evp_keyed(EVP_chacha20_poly1305(), c->subkey, 0);
     c->gcm_tx = evp_keyed(EVP_aes_256_gcm(), c->subkey, 1);
     c->gcm_rx = evp_keyed(EVP_aes_256_gcm(), c->subkey, 0);
-    pl_dg_aead_init(&c->dg, c->key, c->iv);
+    if (pl_dg_aead_init_evp(&c->dg, c->key, c->iv) != PL_OK)
+        die("pl_dg_aead_init_evp failed");
 }
 
 static void conn_free(struct conn *c)
