@@ -152,7 +152,7 @@ start_counter() {
     mkfifo "$W/rx"
     timeout "$TO" python3 "$W/count.py" "$W/count" <"$W/rx" &
     cpid=$!
-    PIDS+=($cpid)
+    PIDS+=("$cpid")
 }
 # finish NAME RX_PID FEED_RC SEND_RC: waits for the receiver and the counter,
 # checks every exit status and the byte count, prints MB/s.
@@ -178,7 +178,7 @@ run_pl_udp() {
     XDG_CONFIG_HOME="$W/srv" timeout "$TO" "$PEERLINK" listen --udp 127.0.0.1:0 --once \
         </dev/null >"$W/rx" 2>"$W/l.err" &
     local lpid=$!
-    PIDS+=($lpid)
+    PIDS+=("$lpid")
     wait_for "$W/l.err" "listening on" || fail "peerlink listen --udp did not start"
     local p
     p=$(sed -n 's/.*listening on .*:\([0-9]*\) (udp).*/\1/p' "$W/l.err")
@@ -196,7 +196,7 @@ run_pl_tcp() {
     XDG_CONFIG_HOME="$W/srv" timeout "$TO" "$PEERLINK" listen --tcp "127.0.0.1:$p" --once \
         </dev/null >"$W/rx" 2>"$W/l.err" &
     local lpid=$!
-    PIDS+=($lpid)
+    PIDS+=("$lpid")
     wait_listen "$p" || fail "peerlink listen --tcp did not start"
     timeout "$TO" python3 "$W/feed.py" "$bytes" "$W/t0" |
         as cli connect --tcp "127.0.0.1:$p" "$srv_fp" >/dev/null 2>"$W/c.err"
@@ -213,7 +213,7 @@ run_tls() {
         -CAfile "$W/c.pem" -Verify 1 -verify_return_error -tls1_3 -quiet -naccept 1 \
         -ciphersuites "$CHACHA" <"$W/hold" >"$W/rx" 2>"$W/s.err" &
     local spid=$!
-    PIDS+=($spid)
+    PIDS+=("$spid")
     wait_listen "$p" || fail "openssl s_server did not start"
     timeout "$TO" python3 "$W/feed.py" "$bytes" "$W/t0" |
         timeout "$TO" openssl s_client -connect "127.0.0.1:$p" -cert "$W/c.pem" -key "$W/c.key" \
@@ -228,7 +228,7 @@ run_iperf3() {
     p=$(port)
     timeout "$TO" iperf3 -s -1 -B 127.0.0.1 -p "$p" >/dev/null 2>"$W/i.err" &
     local spid=$!
-    PIDS+=($spid)
+    PIDS+=("$spid")
     wait_listen "$p" || fail "iperf3 -s did not start"
     timeout "$TO" iperf3 -c 127.0.0.1 -p "$p" -n "$bytes" -J >"$W/iperf.json" 2>>"$W/i.err"
     local crc=$?
