@@ -274,9 +274,10 @@ o=$(printf '%s\n' "${tls[@]}" | median)
 i=$(printf '%s\n' "${ipf[@]}" | median)
 t=$(printf '%s\n' "${tcp[@]}" | median)
 echo "bulk goodput over loopback, $MB MiB from a pipe, MB/s (median of $ROUNDS):"
-echo "  peerlink connect --udp -> listen --udp          $u"
-echo "  openssl s_client -> s_server, $CHACHA  $o"
-echo "  iperf3 TCP (receiver)                           $i"
-echo "  peerlink connect --tcp -> listen --tcp          $t"
-echo "  ratio peerlink-udp / openssl-tls-chacha20       $(ratio "$u" "$o")"
-echo "  ratio peerlink-udp / iperf3                     $(ratio "$u" "$i")"
+row() { printf '  %-58s %s\n' "$1" "$2"; }
+row "peerlink connect --udp -> listen --udp" "$u"
+row "openssl s_client -> s_server, $CHACHA" "$o"
+row "iperf3 TCP (receiver)" "$i"
+row "peerlink connect --tcp -> listen --tcp" "$t"
+row "ratio peerlink-udp / openssl-tls-chacha20" "$(ratio "$u" "$o")"
+row "ratio peerlink-udp / iperf3" "$(ratio "$u" "$i")"
