@@ -42,7 +42,7 @@ static const char *const impl_name[NIMPL] = {
     "(a) libsodium chacha20poly1305_ietf",
     "(b) OpenSSL EVP chacha20-poly1305",
     "(c) OpenSSL EVP aes-256-gcm",
-    "(d) pl_dg_seal/open (packet.c)",
+    "(d) packet.c, pl_dg_aead_init_evp",
 };
 
 static void die(const char *what)
