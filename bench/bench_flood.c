@@ -133,7 +133,7 @@ static void run_responder(pl_identity *id, const pl_fingerprint *legit, int out,
         exit(1);
     struct resp r = {.out = out, .t0 = now_s(), .end = now_s() + secs};
     pl_udp_opts o = {.id = id, .trust = trust, .host = "127.0.0.1", .port = "0"};
-    pl_udp_handler h = {resp_established, NULL, NULL, NULL};
+    pl_udp_handler h = {resp_established, NULL, NULL, NULL, NULL};
     if (pl_udp_new(&r.u, &o, &h, &r) != PL_OK)
         exit(1);
     char line[128];
@@ -270,7 +270,7 @@ static void run_costly(const pl_fingerprint *target, const char *port, double se
     struct costly c = {.target = target, .end = now_s() + secs};
     snprintf(c.port, sizeof c.port, "%s", port);
     pl_udp_opts o = {.id = id, .host = "127.0.1.2", .port = "0"};
-    pl_udp_handler h = {NULL, NULL, costly_closed, NULL};
+    pl_udp_handler h = {NULL, NULL, costly_closed, NULL, NULL};
     if (pl_udp_new(&c.u, &o, &h, &c) != PL_OK)
         exit(1);
     for (int i = 0; i < COSTLY_INFLIGHT; i++)
@@ -476,7 +476,7 @@ int main(int argc, char **argv)
     pin(1);
 
     pl_udp_opts o = {.id = legit_id, .host = "127.0.0.1", .port = "0"};
-    pl_udp_handler h = {legit_established, NULL, legit_closed, NULL};
+    pl_udp_handler h = {legit_established, NULL, legit_closed, NULL, NULL};
     if (pl_udp_new(&R.u, &o, &h, NULL) != PL_OK)
         return 1;
     R.t0 = now_s();

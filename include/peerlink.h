@@ -626,9 +626,7 @@ int pl_tcp_listen(const pl_tcp_opts *opts, const pl_tcp_handler *h, void *user) 
  * reply or failure. Everything runs in the loop thread: call the functions
  * below from it (from the callbacks, or before pl_udp_run). */
 
-#define PL_UDP_MSG_MAX   (1u << 20) /* bytes of one message */
-/* pl_udp_join stops reading in_fd while this many bytes are unacknowledged */
-#define PL_UDP_STREAM_HI (1u << 20)
+#define PL_UDP_MSG_MAX (1u << 20) /* bytes of one message */
 
 typedef struct pl_udp pl_udp;
 typedef struct pl_udp_conn pl_udp_conn;
@@ -640,7 +638,13 @@ typedef struct pl_udp_opts {
     const char *port;        /* local port (NULL or "0": any) */
     unsigned capacity_per_s; /* handshakes per second this node affords (0: 2000); the
                                 proof of work asked rises when load passes half of it */
+    int cc;                  /* congestion control: PL_UDP_CC_NEWRENO (0) or PL_UDP_CC_CUBIC */
+    unsigned keepalive_ms;   /* a PING after this long quiet (0: 15000) */
+    unsigned idle_ms;        /* close after this long without a word from the peer (0: 60000) */
 } pl_udp_opts;
+
+#define PL_UDP_CC_NEWRENO 0
+#define PL_UDP_CC_CUBIC   1
 
 typedef struct pl_udp_info {
     pl_fingerprint peer;
@@ -671,6 +675,10 @@ typedef struct pl_udp_handler {
     /* A peer the trust store does not allow tried to connect and was told
      * so (after its proof of work). May be NULL. */
     void (*refused)(void *user, const pl_udp_info *info);
+    /* The peer began its stream (opened a channel) on a connection not
+     * joined yet: join it now (pl_udp_join) to take the stream, or leave
+     * it unread (its flow control holds the peer). May be NULL. */
+    void (*stream)(void *user, pl_udp_conn *c);
 } pl_udp_handler;
 
 /* PL_ERR_INVAL (options), PL_ERR_IO (the address cannot be resolved or
@@ -706,16 +714,28 @@ int pl_udp_reply(pl_udp_conn *c, uint64_t id, const uint8_t *msg, size_t len, in
  * PING to its PONG; a lost ping gives no callback. */
 typedef void (*pl_udp_pong_fn)(void *user, uint64_t seq, uint64_t rtt_us);
 int pl_udp_ping(pl_udp_conn *c, pl_udp_pong_fn cb, void *user, uint64_t *seq) PL_WUR;
-/* Join an established connection to two descriptors, like netcat: each
- * read of in_fd is sent as a one-way message (an empty one at EOF), each
- * message from the peer is written to out_fd (an empty one closes it).
- * in_fd is read only while fewer than PL_UDP_STREAM_HI bytes wait for
- * acknowledgement. Once both streams ended and all was acknowledged, the
- * connection closes (closed gets err 0). The runtime takes both
- * descriptors and closes them. docs/protocol.md §9.8. */
+/* Join an established connection to two descriptors, like netcat: what
+ * in_fd gives goes out on an ordered channel this side opens (its end at
+ * EOF), and the peer's first channel is written to out_fd (closed at its
+ * end). Each direction has its own flow control: in_fd is read only while
+ * the channel's send buffer has room, and the peer's channel only as fast
+ * as out_fd takes it. Messages go on beside it (the message callback).
+ * Once both streams ended and all was acknowledged, the connection closes
+ * (closed gets err 0). The runtime takes both descriptors and closes
+ * them. docs/protocol.md §9.8. */
 int pl_udp_join(pl_udp_conn *c, int in_fd, int out_fd) PL_WUR;
 /* Close gracefully once all sent is acknowledged. */
 int pl_udp_shutdown(pl_udp_conn *c) PL_WUR;
+/* What the congestion controller and loss recovery of a connection see. */
+typedef struct pl_udp_conn_stats {
+    const char *cc;                     /* "newreno" or "cubic" */
+    uint64_t cwnd, ssthresh, in_flight; /* bytes (ssthresh UINT64_MAX: still in slow start) */
+    uint64_t srtt_us, rttvar_us, min_rtt_us, latest_rtt_us;
+    uint64_t packets_sent, packets_lost, retransmits, spurious, congestion_events;
+    uint64_t bytes_sent, bytes_received; /* UDP payload bytes */
+    uint64_t pacing_rate;                /* bytes per second */
+} pl_udp_conn_stats;
+void pl_udp_conn_stats_get(const pl_udp_conn *c, pl_udp_conn_stats *out);
 /* Message bytes queued or unacknowledged. */
 size_t pl_udp_pending(const pl_udp_conn *c);
 void pl_udp_conn_info(const pl_udp_conn *c, pl_udp_info *out);

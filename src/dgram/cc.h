@@ -44,9 +44,11 @@ typedef struct pl_cc {
     pl_cc_algo algo;
     size_t mss;           /* the largest datagram: windows are counted in it */
     uint64_t cwnd;        /* bytes */
+    uint64_t cwnd_max;    /* bytes; the caller's limit (its packet tracking), 0: none */
     uint64_t ssthresh;    /* bytes; UINT64_MAX in slow start from the start */
     uint64_t in_flight;   /* bytes sent, not yet acknowledged, lost or discarded */
     uint64_t recovery_at; /* ms: packets sent before this reduce nothing; UINT64_MAX: none yet */
+    uint64_t filled_at;   /* ms: the window was last at least half full; UINT64_MAX: never */
     uint64_t acked_ca;    /* NewReno congestion avoidance: bytes acknowledged toward the next mss */
     /* CUBIC (RFC 9438 §4) */
     double w_max, k; /* in mss; K in seconds */
@@ -54,13 +56,15 @@ typedef struct pl_cc {
         epoch_at; /* ms: the start of the current congestion-avoidance epoch; UINT64_MAX: none */
     double w_est; /* Reno-friendly estimate, in mss */
     double cwnd_prior; /* in mss */
+    double acked_frac; /* growth toward the next mss */
+    double undo_w_max;
     /* pacing: a bucket of bytes refilled at rate() and at most burst() deep */
     uint64_t tokens, refill_at;
     /* undo (pl_cc_on_spurious): the state before the last reduction */
     uint64_t undo_cwnd, undo_ssthresh;
     uint32_t epoch_losses, epoch_spurious;
     /* counters for the stats view */
-    uint64_t congestion_events, persistent_events;
+    uint64_t congestion_events, persistent_events, spurious_events;
 } pl_cc;
 
 #define PL_CC_INITIAL_PACKETS 10
@@ -71,6 +75,8 @@ bool pl_cc_can_send(const pl_cc *cc, size_t bytes);
 /* The earliest time (>= now) `bytes` may leave under pacing at rate
  * 1.25 * cwnd / srtt with a burst of PL_CC_INITIAL_PACKETS mss. */
 uint64_t pl_cc_pace_at(pl_cc *cc, uint64_t now_ms, const pl_rtt *rtt, size_t bytes);
+/* The pacing rate in bytes per second (for the stats view). */
+uint64_t pl_cc_pacing_rate(const pl_cc *cc, const pl_rtt *rtt);
 void pl_cc_on_sent(pl_cc *cc, uint64_t now_ms, size_t bytes);
 void pl_cc_on_acked(pl_cc *cc, uint64_t now_ms, uint64_t sent_at_ms, size_t bytes,
                     const pl_rtt *rtt);

@@ -153,6 +153,7 @@ typedef struct pl_dg_conn_stats {
     uint64_t packets_sent, packets_lost, retransmits, packets_acked, spurious;
     uint64_t bytes_sent, bytes_received;
     uint64_t congestion_events, pto_count;
+    uint64_t pacing_rate; /* bytes per second */
     bool path_validated;
 } pl_dg_conn_stats;
 

@@ -38,6 +38,9 @@
 #define VALIDATE_MIN_MS  1000 /* a new path has at least this long to answer */
 #define AMPLIFY          3    /* bytes sent to an unvalidated path per byte received from it */
 #define SMALL_PACKET     64   /* the most a packet of acknowledgements and control frames takes */
+/* the window stays within the packet ring, with room for probes and for
+ * packets that carry only control frames */
+#define CWND_MAX         ((uint64_t)(SENT_MAX - SENT_MAX / 8) * PL_DG_PACKET_MAX)
 
 static bool bit_get(const uint8_t *m, uint32_t i)
 {
@@ -74,6 +77,7 @@ void pl_dg_rel_init(pl_dg_conn *c)
     pl_rtt_init(&r->rtt, RTT_INITIAL_MS);
     pl_cc_init(&r->cc, c->e->cfg.cc == PL_DG_CC_CUBIC ? PL_CC_CUBIC : PL_CC_NEWRENO,
                PL_DG_PACKET_MAX);
+    r->cc.cwnd_max = CWND_MAX;
     r->reorder_pkts = PKT_THRESHOLD;
     r->reorder_eighths = 9;
     r->tx_max = PL_DG_CONN_WINDOW;
@@ -732,6 +736,7 @@ void pl_dg_conn_stats_get(const pl_dg_conn *c, pl_dg_conn_stats *out)
     out->bytes_received = r->bytes_rx;
     out->congestion_events = r->cc.congestion_events;
     out->pto_count = r->pto_count;
+    out->pacing_rate = pl_cc_pacing_rate(&r->cc, &r->rtt);
     out->path_validated = !r->validating;
 }
 
@@ -1091,6 +1096,12 @@ static bool ctrl_due(const struct rel *r, uint16_t *max_chan)
 static bool ring_room(const pl_dg_conn *c)
 {
     return !c->rel.sent || c->next_pn - c->rel.sent_lo < SENT_MAX;
+}
+
+/* Room for both probes of a probe timeout. */
+static bool probe_room(const pl_dg_conn *c)
+{
+    return !c->rel.sent || c->next_pn + 2 - c->rel.sent_lo <= SENT_MAX;
 }
 
 /* An unvalidated path gets at most AMPLIFY times what came from it. */
@@ -1624,6 +1635,7 @@ static void path_move(pl_dg_conn *c, uint64_t now_ms, const pl_dg_addr *from)
         /* another network: what we learned of the old path says nothing */
         uint64_t flying = r->cc.in_flight;
         pl_cc_init(&r->cc, r->cc.algo, PL_DG_PACKET_MAX);
+        r->cc.cwnd_max = CWND_MAX;
         r->cc.in_flight = flying;
         pl_rtt_init(&r->rtt, RTT_INITIAL_MS);
     }
@@ -1804,10 +1816,18 @@ void pl_dg_rel_timer(pl_dg_conn *c, uint64_t now_ms)
                     queued++;
                 }
             }
+            /* a full ring has no slot for the probes: its oldest packets,
+             * a ring's length behind, are presumed lost */
+            for (uint64_t p = r->sent_lo; r->sent && p < c->next_pn && !probe_room(c); p++) {
+                struct sent *s = sent_live(r, p);
+                if (s)
+                    lose(c, s, now_ms);
+                sent_trim(c);
+            }
             r->last_eliciting_at = now_ms; /* the next PTO counts from the probes */
         }
         if ((in_flight(r) || r->lost_len) && now_ms >= r->progress_at + PL_DG_DEAD_MS) {
-                    pl_dg_conn_fail(c, PL_ERR_UNREACHABLE, "the peer stopped acknowledging");
+            pl_dg_conn_fail(c, PL_ERR_UNREACHABLE, "the peer stopped acknowledging");
             return;
         }
         if (idle_ms(c) != UINT32_MAX && now_ms >= r->last_rx_at + idle_ms(c)) {
@@ -1881,7 +1901,8 @@ uint64_t pl_dg_rel_deadline(const pl_dg_conn *c)
             earliest(&d, r->ack_at);
         earliest(&d, loss_time(r));
         if (in_flight(r)) {
-            earliest(&d, r->last_eliciting_at + pto_ms(r));
+            if (r->probes == 0) /* (owed probes wait for output, not for time) */
+                earliest(&d, r->last_eliciting_at + pto_ms(r));
             earliest(&d, r->progress_at + PL_DG_DEAD_MS);
         } else {
             earliest(&d, probe_at(c));

@@ -25,9 +25,7 @@
 #include "util/util.h"
 
 #define RECV_BUF   65536
-#define READ_CHUNK 65536        /* bytes of in_fd per message */
-#define OUT_HI     (1u << 20)   /* bytes waiting for out_fd: hold the peer's messages above */
-#define OUT_LO     (OUT_HI / 4) /* ... and release them below */
+#define READ_CHUNK 65536 /* bytes of in_fd per message */
 #define PINGS      16
 
 struct cbreq {
@@ -43,12 +41,6 @@ struct cbping {
     void *user;
 };
 
-struct chunk {
-    struct chunk *next;
-    size_t len, off;
-    uint8_t data[];
-};
-
 struct pl_udp_conn {
     pl_udp *u;
     pl_dg_conn *dg;
@@ -58,14 +50,20 @@ struct pl_udp_conn {
     struct cbreq *reqs;
     struct cbping pings[PINGS];
     uint64_t ping_seq;
-    /* joined to descriptors */
+    /* joined to descriptors: in_fd goes out on our channel, the peer's
+     * channel comes in to out_fd (docs/protocol.md §9.8) */
     int in_fd, out_fd, in_pollable, in_active, in_done, got_eof, shut;
     uv_poll_t in_poll;
     uv_idle_t in_idle;
-    /* what the peer sent, waiting for out_fd (written without blocking) */
-    struct chunk *oq, *oq_tail;
-    size_t oq_bytes;
-    int out_pollable, out_active, out_flags, held;
+    uint64_t chan_out, chan_in;
+    int has_chan_in;
+    /* read from in_fd, not yet taken by the channel */
+    uint8_t *ibuf;
+    size_t i_off, i_len;
+    /* read from the peer's channel, not yet written to out_fd (without blocking) */
+    uint8_t *obuf;
+    size_t o_off, o_len;
+    int out_pollable, out_active, out_flags;
     uv_poll_t out_poll;
 };
 
@@ -292,13 +290,7 @@ static void close_out(pl_udp_conn *w)
         close(w->out_fd);
     }
     w->out_fd = -1;
-    while (w->oq) {
-        struct chunk *k = w->oq;
-        w->oq = k->next;
-        free(k);
-    }
-    w->oq_tail = NULL;
-    w->oq_bytes = 0;
+    w->o_off = w->o_len = 0;
 }
 
 static void close_fds(pl_udp_conn *w)
@@ -338,6 +330,9 @@ static void conn_end(pl_udp_conn *w, int err, const char *why)
         free(r);
     }
     close_fds(w);
+    free(w->ibuf);
+    free(w->obuf);
+    w->ibuf = w->obuf = NULL;
     for (pl_udp_conn **pp = &u->conns; *pp; pp = &(*pp)->next)
         if (*pp == w) {
             *pp = w->next;
@@ -357,31 +352,43 @@ static void conn_end(pl_udp_conn *w, int err, const char *why)
 
 static void in_start(pl_udp_conn *w);
 
+/* in_fd onto our channel: what the channel does not take now waits in
+ * ibuf, and in_fd is not read again until PL_DG_EV_WRITABLE. */
 static void in_ready(pl_udp_conn *w)
 {
-    static uint8_t buf[READ_CHUNK];
     pl_udp *u = w->u;
-    if (w->in_done || w->ended)
-        return;
-    if (pl_dg_conn_pending(w->dg) >= PL_UDP_STREAM_HI) {
-        in_stop(w); /* resumed by after() as acknowledgements come */
-        return;
+    for (int round = 0; round < 16 && !w->in_done && !w->ended; round++) {
+        if (w->i_off == w->i_len) {
+            ssize_t n = read(w->in_fd, w->ibuf, READ_CHUNK);
+            if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
+                break;
+            if (n < 0)
+                pl_log(PL_LOG_WARN, "reading the local input: %s", strerror(errno));
+            if (n <= 0) { /* EOF (or an error, which ends our side the same way) */
+                w->in_done = 1;
+                in_stop(w);
+                close(w->in_fd);
+                w->in_fd = -1;
+                if (pl_dg_chan_finish(w->dg, w->chan_out) != PL_OK)
+                    pl_log(PL_LOG_WARN, "cannot end the stream");
+                break;
+            }
+            w->i_off = 0;
+            w->i_len = (size_t)n;
+        }
+        int k = pl_dg_chan_write(w->dg, w->chan_out, w->ibuf + w->i_off, w->i_len - w->i_off);
+        if (k < 0) {
+            pl_log(PL_LOG_WARN, "the connection refused the local input: %s", pl_strerror(k));
+            w->in_done = 1;
+            in_stop(w);
+            break;
+        }
+        w->i_off += (size_t)k;
+        if (w->i_off < w->i_len) {
+            in_stop(w); /* the channel is full: PL_DG_EV_WRITABLE resumes */
+            break;
+        }
     }
-    ssize_t n = read(w->in_fd, buf, sizeof buf);
-    if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
-        return;
-    if (n < 0)
-        pl_log(PL_LOG_WARN, "reading the local input: %s", strerror(errno));
-    if (n <= 0) { /* EOF (or an error, which ends our side the same way) */
-        w->in_done = 1;
-        in_stop(w);
-        close(w->in_fd);
-        w->in_fd = -1;
-        n = 0;
-    }
-    /* below the high mark (a quarter of the engine's queue) this cannot be refused */
-    if (pl_dg_msg_send(w->dg, now_ms(u), buf, (size_t)n, false, 0, NULL) != PL_OK)
-        pl_log(PL_LOG_WARN, "the engine refused %zd bytes of the local input", n);
     after(u);
 }
 
@@ -413,7 +420,7 @@ static void in_start(pl_udp_conn *w)
         uv_idle_start(&w->in_idle, on_in_idle);
 }
 
-static void out_flush(pl_udp_conn *w);
+static void out_pull(pl_udp_conn *w);
 
 static void on_out_poll(uv_poll_t *p, int status, int events)
 {
@@ -424,17 +431,35 @@ static void on_out_poll(uv_poll_t *p, int status, int events)
         close_out(w);
         return;
     }
-    out_flush(w);
+    out_pull(w);
     after(w->u);
 }
 
-/* Write what waits without blocking; hold the peer's messages while much
- * waits (a slow reader slows this peer alone), release them as it drains. */
-static void out_flush(pl_udp_conn *w)
+/* The peer's channel onto out_fd, without blocking: what out_fd does not
+ * take waits in obuf, and the channel is not read meanwhile, so its flow
+ * control holds this peer (and only this channel) back. */
+static void out_pull(pl_udp_conn *w)
 {
-    while (w->oq && w->out_fd >= 0) {
-        struct chunk *k = w->oq;
-        ssize_t n = write(w->out_fd, k->data + k->off, k->len - k->off);
+    while (w->dg && !w->ended) {
+        if (w->o_off == w->o_len) {
+            if (!w->has_chan_in || w->got_eof)
+                break;
+            bool fin = false;
+            int k = pl_dg_chan_read(w->dg, w->chan_in, w->obuf, READ_CHUNK, &fin);
+            if (k < 0)
+                break;
+            w->o_off = 0;
+            w->o_len = (size_t)k;
+            if (fin)
+                w->got_eof = 1;
+            if (k == 0)
+                break;
+        }
+        if (w->out_fd < 0) { /* the output is gone: what the peer sends is dropped */
+            w->o_off = w->o_len;
+            continue;
+        }
+        ssize_t n = write(w->out_fd, w->obuf + w->o_off, w->o_len - w->o_off);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
@@ -442,60 +467,21 @@ static void out_flush(pl_udp_conn *w)
                 uv_poll_start(&w->out_poll, UV_WRITABLE, on_out_poll);
                 w->out_active = 1;
             }
-            break;
+            return;
         }
         if (n <= 0) {
             pl_log(PL_LOG_WARN, "writing the local output: %s", strerror(errno));
-            close_out(w); /* what else the peer sends is dropped */
-            break;
+            close_out(w);
+            continue;
         }
-        k->off += (size_t)n;
-        w->oq_bytes -= (size_t)n;
-        if (k->off == k->len) {
-            w->oq = k->next;
-            if (!w->oq)
-                w->oq_tail = NULL;
-            free(k);
-        }
+        w->o_off += (size_t)n;
     }
-    if (!w->oq && w->out_active) {
+    if (w->out_active) {
         uv_poll_stop(&w->out_poll);
         w->out_active = 0;
     }
-    if (!w->oq && w->got_eof && w->out_fd >= 0)
+    if (w->o_off == w->o_len && w->got_eof && w->out_fd >= 0)
         close_out(w); /* the peer's end, after all it sent */
-    int hold = w->oq_bytes > OUT_HI || (w->held && w->oq_bytes > OUT_LO);
-    if (hold != w->held && w->dg) {
-        w->held = hold;
-        pl_dg_conn_hold(w->dg, hold != 0);
-    }
-}
-
-static void stream_in(pl_udp_conn *w, const uint8_t *msg, size_t len)
-{
-    if (w->got_eof)
-        return; /* nothing counts after the end */
-    if (len == 0) {
-        w->got_eof = 1;
-    } else if (w->out_fd >= 0) {
-        struct chunk *k = malloc(sizeof *k + len);
-        if (!k) {
-            pl_log(PL_LOG_WARN, "out of memory for the local output");
-            close_out(w);
-            return;
-        }
-        k->next = NULL;
-        k->len = len;
-        k->off = 0;
-        memcpy(k->data, msg, len);
-        if (w->oq_tail)
-            w->oq_tail->next = k;
-        else
-            w->oq = k;
-        w->oq_tail = k;
-        w->oq_bytes += len;
-    }
-    out_flush(w);
 }
 
 /* Streams that can go on, and the close once both are done. */
@@ -504,14 +490,19 @@ static void streams(pl_udp *u)
     for (pl_udp_conn *w = u->conns; w; w = w->next) {
         if (!w->info.joined || w->ended)
             continue;
-        if (!w->in_done && !w->in_active && pl_dg_conn_pending(w->dg) < PL_UDP_STREAM_HI / 2)
-            in_start(w);
-        if (w->in_done && w->got_eof && !w->shut && pl_dg_conn_pending(w->dg) == 0) {
+        if (w->in_done && w->got_eof && w->o_off == w->o_len && !w->shut &&
+            pl_dg_chan_pending(w->dg, w->chan_out) == 0 && pl_dg_conn_pending(w->dg) == 0) {
             w->shut = 1;
             if (pl_dg_shutdown(w->dg, now_ms(u)) != PL_OK)
                 pl_log(PL_LOG_WARN, "cannot close a finished stream");
         }
     }
+}
+
+/* The peer's channels have this parity: the initiator's ids are even. */
+static int peer_chan(const pl_udp_conn *w, uint64_t id)
+{
+    return (int)(id & 1) == (w->info.initiator ? 1 : 0);
 }
 
 /* ---- events ------------------------------------------------------------------ */
@@ -535,17 +526,31 @@ static void handle(pl_udp *u, pl_dg_event *ev)
     case PL_DG_EV_MESSAGE:
         if (!w)
             return;
+        if (u->h.message)
+            u->h.message(u->user, w, ev->id, ev->want_reply, ev->msg, ev->msg_len);
+        else if (ev->want_reply &&
+                 pl_dg_msg_reply(w->dg, now_ms(u), ev->id, NULL, 0, true) != PL_OK)
+            pl_log(PL_LOG_WARN, "cannot refuse a request");
+        return;
+    case PL_DG_EV_READABLE:
+        if (!w || !peer_chan(w, ev->id) || (w->has_chan_in && ev->id != w->chan_in))
+            return; /* (a second channel of the peer's waits unread: its flow control holds it) */
         if (!w->info.joined) {
-            if (u->h.message)
-                u->h.message(u->user, w, ev->id, ev->want_reply, ev->msg, ev->msg_len);
-            else if (ev->want_reply &&
-                     pl_dg_msg_reply(w->dg, now_ms(u), ev->id, NULL, 0, true) != PL_OK)
-                pl_log(PL_LOG_WARN, "cannot refuse a request");
+            /* the peer's stream begins: the application may take it */
+            if (u->h.stream)
+                u->h.stream(u->user, w);
             if (!w->info.joined || w->ended)
                 return;
-            /* joined from the callback: this message begins the stream */
         }
-        stream_in(w, ev->msg, ev->msg_len);
+        if (w->has_chan_in && ev->id == w->chan_in)
+            out_pull(w);
+        return;
+    case PL_DG_EV_WRITABLE:
+        if (w && w->info.joined && ev->id == w->chan_out && !w->in_done) {
+            in_start(w);
+            if (!w->in_pollable || w->i_off < w->i_len)
+                in_ready(w); /* (what waits in ibuf goes before the next read) */
+        }
         return;
     case PL_DG_EV_REPLY:
         if (!w)
@@ -689,6 +694,9 @@ int pl_udp_new(pl_udp **out, const pl_udp_opts *o, const pl_udp_handler *h, void
                             .trust = o->trust,
                             .random = os_random,
                             .capacity_per_s = o->capacity_per_s,
+                            .cc = o->cc == PL_UDP_CC_CUBIC ? PL_DG_CC_CUBIC : PL_DG_CC_NEWRENO,
+                            .keepalive_ms = o->keepalive_ms,
+                            .idle_ms = o->idle_ms,
                             .now_s = t < 0 ? 0 : (uint64_t)t};
         rc = pl_dg_new(&u->e, &cfg);
     }
@@ -895,6 +903,18 @@ int pl_udp_join(pl_udp_conn *c, int in_fd, int out_fd)
         uv_idle_init(&u->loop, &c->in_idle);
     }
     c->in_poll.data = c->in_idle.data = c;
+    if (!c->ibuf)
+        c->ibuf = malloc(READ_CHUNK);
+    if (!c->obuf)
+        c->obuf = malloc(READ_CHUNK);
+    if (!c->ibuf || !c->obuf || pl_dg_chan_open(c->dg, &c->chan_out) != PL_OK) {
+        pl_log(PL_LOG_WARN, "cannot open a channel for the stream");
+        c->in_done = 1;
+        c->got_eof = 1; /* nothing comes in or goes out; the close follows */
+    }
+    /* the peer's stream is the first channel it opens (it may be open already) */
+    c->chan_in = c->info.initiator ? 1 : 0;
+    c->has_chan_in = 1;
     c->out_flags = fcntl(out_fd, F_GETFL);
     if (c->out_flags >= 0 && uv_poll_init(&u->loop, &c->out_poll, out_fd) == 0) {
         c->out_pollable = 1; /* a pipe or socket: written without blocking */
@@ -902,6 +922,7 @@ int pl_udp_join(pl_udp_conn *c, int in_fd, int out_fd)
         (void)fcntl(out_fd, F_SETFL, c->out_flags | O_NONBLOCK);
     }
     in_start(c);
+    out_pull(c);
     after(u);
     return PL_OK;
 }
@@ -924,6 +945,32 @@ size_t pl_udp_pending(const pl_udp_conn *c)
 void pl_udp_conn_info(const pl_udp_conn *c, pl_udp_info *out)
 {
     *out = c->info;
+}
+
+void pl_udp_conn_stats_get(const pl_udp_conn *c, pl_udp_conn_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!c || !c->dg)
+        return;
+    pl_dg_conn_stats st;
+    pl_dg_conn_stats_get(c->dg, &st);
+    out->cc = st.cc;
+    out->cwnd = st.cwnd;
+    out->ssthresh = st.ssthresh;
+    out->in_flight = st.in_flight;
+    /* (the engine's clock counts milliseconds) */
+    out->srtt_us = st.srtt_ms * 1000;
+    out->rttvar_us = st.rttvar_ms * 1000;
+    out->min_rtt_us = st.min_rtt_ms == UINT64_MAX ? 0 : st.min_rtt_ms * 1000;
+    out->latest_rtt_us = st.latest_rtt_ms * 1000;
+    out->packets_sent = st.packets_sent;
+    out->packets_lost = st.packets_lost;
+    out->retransmits = st.retransmits;
+    out->spurious = st.spurious;
+    out->congestion_events = st.congestion_events;
+    out->bytes_sent = st.bytes_sent;
+    out->bytes_received = st.bytes_received;
+    out->pacing_rate = st.pacing_rate;
 }
 
 void pl_udp_stats_get(pl_udp *u, pl_udp_stats *out)

@@ -46,6 +46,7 @@ struct sim {
     void *capture_ctx;
     sim_stats_t st;
     int running;
+    uint64_t queue_free_us; /* the bottleneck: when its queue is empty again */
 };
 
 /* ---- randomness: splitmix64 ------------------------------------------ */
@@ -293,6 +294,19 @@ static void enqueue(sim *s, const sim_link *l, const sim_addr *from, const sim_a
         return;
     }
     e->at = s->now + l->delay_ms + upto(s, l->jitter_ms);
+    if (l->rate_kbps) {
+        /* serialised behind what is queued: rate_kbps bits per ms */
+        uint64_t now_us = s->now * 1000,
+                 start = s->queue_free_us > now_us ? s->queue_free_us : now_us;
+        uint64_t backlog = (start - now_us) * l->rate_kbps / 8000; /* bytes queued */
+        if (backlog + len > l->queue_bytes) {
+            s->st.dropped_queue++;
+            free(e);
+            return;
+        }
+        s->queue_free_us = start + ((uint64_t)len * 8000 + l->rate_kbps - 1) / l->rate_kbps;
+        e->at += (s->queue_free_us + 999) / 1000 - s->now;
+    }
     if (chance(s, l->reorder))
         e->at += l->reorder_ms;
     e->seq = s->seq++;

@@ -86,12 +86,18 @@ typedef struct sim_link {
     uint32_t reorder_ms;
     uint64_t down_from_ms, down_until_ms; /* blackout [from, until): all dropped */
     uint32_t mtu;                         /* larger datagrams dropped; 0: no limit */
+    /* A bottleneck: datagrams leave at rate_kbps (1000 bit/s) through a
+     * drop-tail queue of queue_bytes before the delay applies. Every link
+     * with a rate shares the one queue (the simulator's bottleneck), so
+     * flows on different links compete for it. 0: no limit. */
+    uint32_t rate_kbps, queue_bytes;
 } sim_link;
 
 typedef struct sim_stats_t {
     uint64_t sent;      /* sim_send calls */
     uint64_t delivered; /* recv calls */
     uint64_t dropped_loss, dropped_blackout, dropped_mtu, dropped_nat;
+    uint64_t dropped_queue;   /* the bottleneck's queue was full */
     uint64_t dropped_noroute; /* no node or NAT at the destination */
     uint64_t dropped_capture; /* the capture hook said drop */
     uint64_t refused;         /* over SIM_MAX_DGRAM or SIM_MAX_EVENTS */

@@ -300,10 +300,101 @@ static void transfers(void **state)
     assert_int_equal(r1.st.delivered, r2.st.delivered);
 }
 
+/* Two connections, one started 3 s after the other, share a 20 Mbit/s
+ * bottleneck with a drop-tail queue of one bandwidth-delay product
+ * (40 ms RTT): over the last 20 s of 45 each gets close to half, and
+ * together they fill the link. Both algorithms; the bytes are checked
+ * as everywhere here. */
+static void fair_share(void **state)
+{
+    (void)state;
+    static xnode n[4]; /* a1, b1, a2, b2 */
+    const uint32_t kbps = 20000;
+    for (int cc = PL_DG_CC_NEWRENO; cc <= PL_DG_CC_CUBIC; cc++) {
+        sim *s = sim_new(4242 + (uint64_t)cc);
+        assert_non_null(s);
+        sim_link back = {.delay_ms = 20};
+        sim_link neck = {.delay_ms = 20, .rate_kbps = kbps, .queue_bytes = kbps / 8 * 40};
+        sim_set_default_link(s, &back);
+        pl_dg_config extra = {.cc = cc};
+        sim_addr addr[4];
+        for (int i = 0; i < 4; i++) {
+            addr[i] = sim_addr_v4(10, 4, (uint8_t)(i + 1), 1, 7000);
+            dgnode_init_cfg(&n[i].d, s, 10 + i, 0x44, addr[i], on_event, after, &extra);
+            memset((uint8_t *)&n[i] + sizeof n[i].d, 0, sizeof n[i] - sizeof n[i].d);
+        }
+        for (int f = 0; f < 2; f++) {
+            xnode *a = &n[2 * f], *b = &n[2 * f + 1];
+            a->initiator = true;
+            a->out_total = UINT64_C(1) << 40; /* endless */
+            a->in_expect = 0;
+            b->out_total = 0;
+            b->in_expect = a->out_total;
+            assert_int_equal(sim_set_link(s, &addr[2 * f], &addr[2 * f + 1], &neck), 0);
+            const char *why = NULL;
+            assert_int_equal(
+                pl_trust_set(b->d.trust, PL_TRUST_ALLOW, &a->d.fp, NULL, NULL, 0, &why), PL_OK);
+        }
+        uint64_t at20[2] = {0, 0}, t = 0;
+        for (int f = 0; f < 2; f++) {
+            /* flow 1 at 0 s, flow 2 at 3 s */
+            if (f == 1) {
+                t = 3000;
+                sim_run(s, t, 50000000);
+            }
+            pl_dg_addr to;
+            pl_dg_conn *c = NULL;
+            dgnode_to_dg(&addr[2 * f + 1], &to);
+            assert_int_equal(
+                pl_dg_connect(n[2 * f].d.e, t, &to, &n[2 * f + 1].d.fp, NULL, 0, false, &c), PL_OK);
+            dgnode_pump(&n[2 * f].d, t);
+            sim_kick(s, 2 * f);
+        }
+        while (t < 45000) {
+            t += 100;
+            sim_run(s, t, 50000000);
+            if (t == 25000)
+                for (int f = 0; f < 2; f++)
+                    at20[f] = n[2 * f + 1].in_read;
+        }
+        double rate[2], total = 0;
+        for (int f = 0; f < 2; f++) {
+            rate[f] = (double)(n[2 * f + 1].in_read - at20[f]) * 8 / 20.0 / 1000.0; /* kbit/s */
+            total += rate[f];
+        }
+        double jain = total * total / (2 * (rate[0] * rate[0] + rate[1] * rate[1]));
+        sim_stats_t st;
+        sim_stats(s, &st);
+        pl_dg_conn_stats cs[2];
+        for (int f = 0; f < 2; f++)
+            pl_dg_conn_stats_get(n[2 * f].conn, &cs[f]);
+        printf(
+            "# %-7s fair share of %u kbit/s: flow 1 %.0f kbit/s, flow 2 %.0f kbit/s over the last "
+            "20 s (%.0f%% of the link, Jain index %.3f); %llu dropped at the queue; "
+            "retransmitted %llu and %llu\n",
+            cc == PL_DG_CC_CUBIC ? "cubic" : "newreno", kbps, rate[0], rate[1],
+            100.0 * total / kbps, jain, (unsigned long long)st.dropped_queue,
+            (unsigned long long)cs[0].retransmits, (unsigned long long)cs[1].retransmits);
+        for (int i = 0; i < 4; i++) {
+            assert_false(n[i].bad);
+            assert_false(n[i].failed);
+        }
+        assert_true(st.dropped_queue > 0); /* the queue was the bottleneck */
+        assert_true(total >= 0.8 * kbps);
+        assert_true(jain >= 0.95);
+        for (int f = 0; f < 2; f++)
+            assert_true(rate[f] >= 0.35 * total);
+        for (int i = 0; i < 4; i++)
+            dgnode_free(&n[i].d);
+        sim_free(s);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(transfers),
+        cmocka_unit_test(fair_share),
     };
     if (pl_init() != PL_OK)
         return 1;

@@ -118,9 +118,14 @@ int net_split_addr(const char *arg, char *host, char *port);
 /* /bin/sh -c CMD with its stdin and stdout on two new pipes: *in_fd reads
  * what it prints, *out_fd writes its input. 0 or -1 (errno). */
 int net_spawn(const char *cmd, int *in_fd, int *out_fd);
-int udp_listen(struct cli *cli, const char *host, const char *port, const char *exec, int once);
+struct udp_flags {
+    int cc;      /* PL_UDP_CC_NEWRENO or PL_UDP_CC_CUBIC */
+    int verbose; /* a stats line per connection every second and at its end */
+};
+int udp_listen(struct cli *cli, const char *host, const char *port, const char *exec, int once,
+               const struct udp_flags *f);
 int udp_connect(struct cli *cli, const char *target, const char *host, const char *port,
-                const pl_fingerprint *peer);
+                const pl_fingerprint *peer, const struct udp_flags *f);
 
 /* Run a group command ("trust", "record"): dispatch to one of subs. */
 int cli_run_group(struct cli *cli, const struct cli_cmd *group, const struct cli_cmd *const *subs,

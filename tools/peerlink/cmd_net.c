@@ -239,12 +239,14 @@ enum {
     OPT_NAME,
     OPT_ACCEPT,
     OPT_FD,
-    OPT_UDP
+    OPT_UDP,
+    OPT_CC,
+    OPT_VERBOSE
 };
 
 struct net_args {
-    const char *tcp, *udp, *exec, *bind, *name, *accept;
-    int once, fd;
+    const char *tcp, *udp, *exec, *bind, *name, *accept, *cc;
+    int once, fd, verbose;
     unsigned flags;
 };
 
@@ -262,6 +264,8 @@ static int parse_args(const struct cli_cmd *cmd, int is_listen, int argc, char *
         {"accept", required_argument, NULL, OPT_ACCEPT},
         {"fd", required_argument, NULL, OPT_FD},
         {"udp", required_argument, NULL, OPT_UDP},
+        {"cc", required_argument, NULL, OPT_CC},
+        {"verbose", no_argument, NULL, OPT_VERBOSE},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -274,6 +278,12 @@ static int parse_args(const struct cli_cmd *cmd, int is_listen, int argc, char *
         switch (c) {
         case OPT_TCP: a->tcp = optarg; break;
         case OPT_UDP: a->udp = optarg; break;
+        case OPT_CC:
+            if (strcmp(optarg, "cubic") != 0 && strcmp(optarg, "newreno") != 0)
+                return cli_usage(cmd, "--cc '%s': cubic or newreno", optarg);
+            a->cc = optarg;
+            break;
+        case OPT_VERBOSE: a->verbose = 1; break;
         case OPT_EXEC: a->exec = optarg; break;
         case OPT_ONCE: a->once = 1; break;
         case OPT_BIND: a->bind = optarg; break;
@@ -305,6 +315,8 @@ static int parse_args(const struct cli_cmd *cmd, int is_listen, int argc, char *
                          : a->accept  ? "--accept"
                          : a->name    ? "--name"
                                       : "--client-only or --server-only");
+    if (!a->udp && (a->cc || a->verbose))
+        return cli_usage(cmd, "%s is for --udp", a->cc ? "--cc" : "--verbose");
     if (a->fd >= 0 && (a->tcp || a->bind || a->accept))
         return cli_usage(cmd, "--fd takes a connected socket: no --tcp, --bind or --accept");
     if (!a->tcp && !a->udp && a->fd < 0)
@@ -337,7 +349,9 @@ static int run_listen(struct cli *cli, const struct cli_cmd *cmd, int argc, char
         if (net_split_addr(a.udp, host, port) != 0)
             return cli_usage(cmd, "--udp '%s' is not ADDR:PORT (e.g. 0.0.0.0:7001, [::]:7001)",
                              a.udp);
-        return udp_listen(cli, host, port, a.exec, a.once);
+        struct udp_flags f = {
+            a.cc && strcmp(a.cc, "cubic") == 0 ? PL_UDP_CC_CUBIC : PL_UDP_CC_NEWRENO, a.verbose};
+        return udp_listen(cli, host, port, a.exec, a.once, &f);
     }
     if (net_split_addr(a.tcp, host, port) != 0)
         return cli_usage(cmd, "--tcp '%s' is not ADDR:PORT (e.g. 0.0.0.0:7001, [::]:7001)", a.tcp);
@@ -374,7 +388,7 @@ const struct cli_cmd cli_cmd_listen = {
     "accept trusted peers over TLS or UDP and join them to stdin/stdout or a command",
     "listen --tcp ADDR:PORT [--exec CMD] [--once] [--name NAME]\n"
     "       [--client-only | --server-only]\n"
-    "       peerlink listen --udp ADDR:PORT [--exec CMD] [--once]",
+    "       peerlink listen --udp ADDR:PORT [--exec CMD] [--once] [--cc ALGO] [--verbose]",
     "Listens on ADDR:PORT (port 0 picks a free one; the address is printed on\n"
     "stderr as \"listening on ADDR:PORT\") and accepts peers that the trust store\n"
     "allows. Each peer is authenticated inside the TLS 1.3 handshake by the\n"
@@ -385,13 +399,17 @@ const struct cli_cmd cli_cmd_listen = {
     "\n"
     "With --udp the datagram transport is used instead: a 1-RTT handshake\n"
     "guarded by cookies and a proof of work that rises with load; a peer the\n"
-    "trust store does not allow is told so and named here. The stream is carried\n"
-    "as reliable messages; a peer is joined to input and output when its stream\n"
+    "trust store does not allow is told so and named here. Each direction of the\n"
+    "stream is an ordered channel with its own flow control, under congestion\n"
+    "control (--cc); a peer is joined to input and output when its stream\n"
     "begins, so `peerlink ping` never takes them, nor counts for --once.\n"
     "\n"
     "Options:\n"
     "  --tcp ADDR:PORT   where to listen (0.0.0.0:7001, [::]:7001, 127.0.0.1:0)\n"
     "  --udp ADDR:PORT   the same, over UDP\n"
+    "  --cc ALGO         (--udp) congestion control: newreno (default) or cubic\n"
+    "  --verbose         (--udp) each second and at the end, a line on stderr per\n"
+    "                    connection: window, RTT, bytes, losses, retransmissions\n"
     "  --exec CMD        serve each peer with its own `sh -c CMD`\n"
     "  --once            accept one connection, then exit with its status\n"
     "  --name NAME       display name shown to peers (default \"peerlink\")\n"
@@ -437,7 +455,9 @@ static int run_connect(struct cli *cli, const struct cli_cmd *cmd, int argc, cha
             return cli_usage(cmd, "--udp '%s' is not HOST:PORT (e.g. 192.0.2.7:7001)", a.udp);
         if (!have_fp)
             return cli_usage(cmd, "give the fingerprint of the peer");
-        return udp_connect(cli, a.udp, host, port, &expected);
+        struct udp_flags f = {
+            a.cc && strcmp(a.cc, "cubic") == 0 ? PL_UDP_CC_CUBIC : PL_UDP_CC_NEWRENO, a.verbose};
+        return udp_connect(cli, a.udp, host, port, &expected, &f);
     }
     if (a.fd >= 0) {
         int type = 0;
@@ -495,7 +515,7 @@ const struct cli_cmd cli_cmd_connect = {
     "connect --tcp HOST:PORT FINGERPRINT [--bind ADDR:PORT | --accept ADDR:PORT]\n"
     "       [--name NAME] [--client-only | --server-only]\n"
     "       peerlink connect --fd N [FINGERPRINT] [--name NAME]\n"
-    "       peerlink connect --udp HOST:PORT FINGERPRINT",
+    "       peerlink connect --udp HOST:PORT [--cc ALGO] [--verbose] FINGERPRINT",
     "Dials HOST:PORT and runs TLS 1.3 in which the peer must prove the key whose\n"
     "fingerprint is FINGERPRINT (a peer the trust store denies is refused even\n"
     "then). Once connected, standard input goes to the peer and what the peer\n"
@@ -525,6 +545,9 @@ const struct cli_cmd cli_cmd_connect = {
     "Options:\n"
     "  --tcp HOST:PORT   the peer's address\n"
     "  --udp HOST:PORT   the peer's address, over UDP\n"
+    "  --cc ALGO         (--udp) congestion control: newreno (default) or cubic\n"
+    "  --verbose         (--udp) window, RTT, losses and retransmissions on stderr\n"
+    "                    each second and at the end\n"
     "  --bind ADDR:PORT  bind the local end first (SO_REUSEADDR)\n"
     "  --accept ADDR:PORT  also accept the peer's own dial here\n"
     "  --fd N            run TLS on the connected socket N (STARTTLS)\n"

@@ -26,7 +26,10 @@ struct udp {
     const char *exec;
     const char *target; /* connect/ping: HOST:PORT as given */
     int once, busy, used_stdio, status, done;
+    int cc, verbose, ticking;
     pl_udp_conn *stdio_owner, *conn;
+    pl_udp_conn *joined[16]; /* --verbose: the streams to report on */
+    double joined_at[16];
     /* ping */
     unsigned count, sent, got, interval_ms;
     double t_dial, rtt_min, rtt_max, rtt_sum;
@@ -85,6 +88,83 @@ static void explain(struct udp *n, const pl_udp_info *info, int err, const char 
 
 /* ---- listen and connect ------------------------------------------------- */
 
+static void human(double v, char *out, size_t cap)
+{
+    if (v >= 1e9)
+        snprintf(out, cap, "%.2f G", v / 1e9);
+    else if (v >= 1e6)
+        snprintf(out, cap, "%.2f M", v / 1e6);
+    else if (v >= 1e3)
+        snprintf(out, cap, "%.1f k", v / 1e3);
+    else
+        snprintf(out, cap, "%.0f ", v);
+}
+
+/* --verbose: one line on stderr about a connection's congestion control
+ * and loss recovery. */
+static void report(struct udp *n, int i, const char *when)
+{
+    pl_udp_conn_stats st;
+    pl_udp_info info;
+    char fp[PL_FINGERPRINT_STR_MAX], cwnd[32], sent[32], rcvd[32], rate[32];
+    pl_udp_conn_stats_get(n->joined[i], &st);
+    pl_udp_conn_info(n->joined[i], &info);
+    fp_text(&info.peer, fp, sizeof fp);
+    double secs = (mono_ms() - n->joined_at[i]) / 1000.0;
+    human((double)st.cwnd, cwnd, sizeof cwnd);
+    human((double)st.bytes_sent, sent, sizeof sent);
+    human((double)st.bytes_received, rcvd, sizeof rcvd);
+    human(secs > 0
+              ? (double)(st.bytes_sent > st.bytes_received ? st.bytes_sent : st.bytes_received) *
+                    8 / secs
+              : 0,
+          rate, sizeof rate);
+    cli_err(
+        "%s %.12s..: %s cwnd %sB%s, rtt %.1f ms (min %.1f, var %.1f), sent %sB, received %sB "
+        "(%sbit/s), %llu packets, %llu lost, %llu retransmitted, %llu spurious, %llu congestion "
+        "events",
+        when, fp, st.cc ? st.cc : "?", cwnd, st.ssthresh == UINT64_MAX ? " (slow start)" : "",
+        (double)st.srtt_us / 1000.0, (double)st.min_rtt_us / 1000.0, (double)st.rttvar_us / 1000.0,
+        sent, rcvd, rate, (unsigned long long)st.packets_sent, (unsigned long long)st.packets_lost,
+        (unsigned long long)st.retransmits, (unsigned long long)st.spurious,
+        (unsigned long long)st.congestion_events);
+}
+
+static void tick(void *user)
+{
+    struct udp *n = user;
+    int any = 0;
+    for (int i = 0; i < 16; i++)
+        if (n->joined[i]) {
+            report(n, i, "stats");
+            any = 1;
+        }
+    n->ticking = any && !n->done && pl_udp_after(n->u, 1000, tick, n) == PL_OK;
+}
+
+static void track(struct udp *n, pl_udp_conn *c)
+{
+    if (!n->verbose)
+        return;
+    for (int i = 0; i < 16; i++)
+        if (!n->joined[i]) {
+            n->joined[i] = c;
+            n->joined_at[i] = mono_ms();
+            break;
+        }
+    if (!n->ticking)
+        n->ticking = pl_udp_after(n->u, 1000, tick, n) == PL_OK;
+}
+
+static void untrack(struct udp *n, pl_udp_conn *c)
+{
+    for (int i = 0; i < 16; i++)
+        if (n->joined[i] == c) {
+            report(n, i, "end");
+            n->joined[i] = NULL;
+        }
+}
+
 /* Join c to standard input and output, or to a new --exec command. */
 static int join(struct udp *n, pl_udp_conn *c, const pl_udp_info *info)
 {
@@ -116,11 +196,12 @@ static int join(struct udp *n, pl_udp_conn *c, const pl_udp_info *info)
             close(out_fd);
         return -1;
     }
+    track(n, c);
     return 0;
 }
 
-/* connect joins at once; listen joins when the peer's stream begins (its
- * first message), so a peer that only pings never takes stdin/stdout. */
+/* connect joins at once; listen joins when the peer's stream begins (it
+ * opens its channel), so a peer that only pings never takes stdin/stdout. */
 static int on_established(void *user, pl_udp_conn *c, const pl_udp_info *info)
 {
     struct udp *n = user;
@@ -137,16 +218,20 @@ static int on_established(void *user, pl_udp_conn *c, const pl_udp_info *info)
 static void on_message(void *user, pl_udp_conn *c, uint64_t id, int want_reply, const uint8_t *msg,
                        size_t len)
 {
-    struct udp *n = user;
-    pl_udp_info info;
+    (void)user;
     (void)msg;
     (void)len;
-    if (want_reply) { /* the tool serves streams, not requests */
-        if (pl_udp_reply(c, id, NULL, 0, 1) != PL_OK)
-            cli_err("cannot refuse a request");
-        return;
-    }
+    if (want_reply && pl_udp_reply(c, id, NULL, 0, 1) != PL_OK) /* the tool serves streams */
+        cli_err("cannot refuse a request");
+}
+
+static void on_stream(void *user, pl_udp_conn *c)
+{
+    struct udp *n = user;
+    pl_udp_info info;
     pl_udp_conn_info(c, &info);
+    if (info.joined)
+        return;
     if (join(n, c, &info) != 0 && pl_udp_shutdown(c) != PL_OK)
         cli_err("cannot close the connection");
 }
@@ -154,6 +239,7 @@ static void on_message(void *user, pl_udp_conn *c, uint64_t id, int want_reply, 
 static void on_closed(void *user, pl_udp_conn *c, const pl_udp_info *info, int err, const char *why)
 {
     struct udp *n = user;
+    untrack(n, c);
     if (n->stdio_owner == c) {
         n->busy = 0;
         n->used_stdio = 1;
@@ -193,7 +279,7 @@ static int node_new(struct udp *n, const char *host, const char *port, pl_identi
     const char *tpath = cli_trust_path(n->cli);
     if (!tpath || cli_load_trust(tpath, ts) != EXIT_OK)
         return EXIT_FAIL;
-    pl_udp_opts o = {.id = *id, .trust = *ts, .host = host, .port = port};
+    pl_udp_opts o = {.id = *id, .trust = *ts, .host = host, .port = port, .cc = n->cc};
     rc = pl_udp_new(&n->u, &o, h, n);
     if (rc != PL_OK) {
         cli_err("cannot use %s:%s for UDP: %s", host ? host : "0.0.0.0", port ? port : "0",
@@ -215,14 +301,17 @@ static int run(struct udp *n)
     return n->status;
 }
 
-int udp_listen(struct cli *cli, const char *host, const char *port, const char *exec, int once)
+int udp_listen(struct cli *cli, const char *host, const char *port, const char *exec, int once,
+               const struct udp_flags *f)
 {
     struct udp n;
     pl_identity *id = NULL;
     pl_trust *ts = NULL;
-    pl_udp_handler h = {on_established, on_message, on_closed, on_refused};
+    pl_udp_handler h = {on_established, on_message, on_closed, on_refused, on_stream};
     memset(&n, 0, sizeof n);
     n.cli = cli;
+    n.cc = f->cc;
+    n.verbose = f->verbose;
     n.exec = exec;
     n.once = once;
     int rc = node_new(&n, host[0] ? host : NULL, port, &id, &ts, &h);
@@ -264,12 +353,14 @@ static int dial_and_run(struct udp *n, const char *host, const char *port, const
 }
 
 int udp_connect(struct cli *cli, const char *target, const char *host, const char *port,
-                const pl_fingerprint *peer)
+                const pl_fingerprint *peer, const struct udp_flags *f)
 {
     struct udp n;
-    pl_udp_handler h = {on_established, on_message, on_closed, on_refused};
+    pl_udp_handler h = {on_established, on_message, on_closed, on_refused, on_stream};
     memset(&n, 0, sizeof n);
     n.cli = cli;
+    n.cc = f->cc;
+    n.verbose = f->verbose;
     n.target = target;
     n.expected = peer;
     return dial_and_run(&n, host, port, &h);
@@ -289,6 +380,14 @@ static void ping_summary(struct udp *n)
     if (n->got)
         printf("; rtt min/avg/max %.3f/%.3f/%.3f ms", n->rtt_min, n->rtt_sum / n->got, n->rtt_max);
     printf("\n");
+    if (n->conn) { /* the connection's own view of the path */
+        pl_udp_conn_stats st;
+        pl_udp_conn_stats_get(n->conn, &st);
+        printf("path: smoothed rtt %.1f ms (ms resolution), %llu packets sent, %llu declared lost, "
+               "%llu retransmitted\n",
+               (double)st.srtt_us / 1000.0, (unsigned long long)st.packets_sent,
+               (unsigned long long)st.packets_lost, (unsigned long long)st.retransmits);
+    }
     fflush(stdout);
 }
 
@@ -405,7 +504,7 @@ static int run_ping(struct cli *cli, const struct cli_cmd *cmd, int argc, char *
         return rc;
 
     struct udp n;
-    pl_udp_handler h = {ping_established, NULL, ping_closed, NULL};
+    pl_udp_handler h = {ping_established, NULL, ping_closed, NULL, NULL};
     memset(&n, 0, sizeof n);
     n.cli = cli;
     n.target = target;
