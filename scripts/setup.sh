@@ -11,6 +11,7 @@ PACKAGES=(
   python3 python3-cryptography-vectors zbar-tools socat golang-github-flynn-noise-dev procps
   libcurl4-openssl-dev libldns-dev knot dnsutils
   libmicrohttpd-dev libsqlite3-dev sqlite3 curl
+  iperf3
 )
 
 missing=()

@@ -21,18 +21,41 @@
  * (little-endian). As those bytes are the part of the XChaCha20 nonce that
  * reaches the IETF ChaCha20-Poly1305 nonce, the HChaCha20 subkey (of key
  * and IV[0..16]) is derived once here and every packet is plain IETF
- * ChaCha20-Poly1305: bit-identical to XChaCha20-Poly1305 on the wire. */
+ * ChaCha20-Poly1305: bit-identical to XChaCha20-Poly1305 on the wire.
+ *
+ * Which ChaCha20-Poly1305 runs: libsodium's, or, after
+ * pl_dg_aead_init_evp, OpenSSL's for payloads of PL_DG_EVP_MIN bytes and
+ * up (bench/bench_aead.c: about 1.2x libsodium's speed for a full packet
+ * with AVX-512, but ~300 ns more per call, which loses below ~200 bytes).
+ * Its EVP_CIPHER_CTX is keyed once and only given each packet's nonce; it
+ * is the one allocation, and pl_dg_aead_wipe frees it. One direction is
+ * used by one thread at a time (the context holds per-packet state). */
+#define PL_DG_EVP_MIN 256
+
+struct evp_cipher_ctx_st;
 typedef struct pl_dg_aead {
     uint8_t subkey[PL_DG_KEYLEN];
-    uint8_t iv_tail[8]; /* IV[16..24] */
+    uint8_t iv_tail[8];            /* IV[16..24] */
+    struct evp_cipher_ctx_st *evp; /* keyed with subkey, or NULL */
 } pl_dg_aead;
 
+/* libsodium alone: no allocation; pl_dg_aead_wipe is optional. */
 void pl_dg_aead_init(pl_dg_aead *a, const uint8_t key[PL_DG_KEYLEN], const uint8_t iv[PL_DG_IVLEN]);
+/* pl_dg_aead_init plus OpenSSL's context, which pl_dg_aead_wipe must free.
+ * PL_ERR_NOMEM or PL_ERR_INTERNAL: no context, and `a` works on libsodium
+ * alone (same bytes), so a caller may ignore the error. */
+int pl_dg_aead_init_evp(pl_dg_aead *a, const uint8_t key[PL_DG_KEYLEN],
+                        const uint8_t iv[PL_DG_IVLEN]) PL_WUR;
+/* Frees the context, if any, and zeroes the keys. */
 void pl_dg_aead_wipe(pl_dg_aead *a);
+/* Moves *from into *to (whose own state is wiped first); *from is left
+ * zeroed, so wiping both frees the context once. */
+void pl_dg_aead_move(pl_dg_aead *to, pl_dg_aead *from);
 /* out gets len + PL_DG_TAGLEN bytes; out may equal in. */
 int pl_dg_seal(const pl_dg_aead *a, uint64_t pn, const uint8_t *ad, size_t adlen, const uint8_t *in,
                size_t len, uint8_t *out) PL_WUR;
-/* PL_ERR_PARSE (shorter than a tag), PL_ERR_AUTH; out gets len - TAGLEN. */
+/* PL_ERR_PARSE (shorter than a tag), PL_ERR_AUTH; out gets len - TAGLEN
+ * (zeroes on PL_ERR_AUTH: never unauthenticated plaintext). */
 int pl_dg_open(const pl_dg_aead *a, uint64_t pn, const uint8_t *ad, size_t adlen, const uint8_t *in,
                size_t len, uint8_t *out) PL_WUR;
 

@@ -3,8 +3,10 @@
  * once per direction), windowed packet numbers and the replay window of
  * the datagram transport (DESIGN.md §3.2; docs/protocol.md).
  */
+#include <limits.h>
 #include <string.h>
 
+#include <openssl/evp.h>
 #include <sodium.h>
 
 #include "dgram/dgram_int.h"
@@ -15,11 +17,38 @@ void pl_dg_aead_init(pl_dg_aead *a, const uint8_t key[PL_DG_KEYLEN], const uint8
 {
     crypto_core_hchacha20(a->subkey, iv, key, NULL);
     memcpy(a->iv_tail, iv + 16, sizeof a->iv_tail);
+    a->evp = NULL;
+}
+
+int pl_dg_aead_init_evp(pl_dg_aead *a, const uint8_t key[PL_DG_KEYLEN],
+                        const uint8_t iv[PL_DG_IVLEN])
+{
+    pl_dg_aead_init(a, key, iv);
+    EVP_CIPHER_CTX *x = EVP_CIPHER_CTX_new();
+    if (!x)
+        return PL_ERR_NOMEM;
+    /* the key schedule, once; the direction is set again per packet */
+    if (EVP_CipherInit_ex(x, EVP_chacha20_poly1305(), NULL, a->subkey, NULL, 1) != 1) {
+        EVP_CIPHER_CTX_free(x);
+        return PL_ERR_INTERNAL;
+    }
+    a->evp = x;
+    return PL_OK;
 }
 
 void pl_dg_aead_wipe(pl_dg_aead *a)
 {
+    EVP_CIPHER_CTX_free(a->evp); /* cleanses the key it holds */
     sodium_memzero(a, sizeof *a);
+}
+
+void pl_dg_aead_move(pl_dg_aead *to, pl_dg_aead *from)
+{
+    if (to == from)
+        return;
+    pl_dg_aead_wipe(to);
+    *to = *from;
+    sodium_memzero(from, sizeof *from);
 }
 
 /* The IETF nonce: 4 zero bytes, then IV[16..24] XOR pn (little-endian),
@@ -31,12 +60,52 @@ static void ietf_nonce(const pl_dg_aead *a, uint64_t pn, uint8_t out[12])
         out[4 + i] = a->iv_tail[i] ^ (uint8_t)(pn >> (8 * i));
 }
 
+static bool use_evp(const pl_dg_aead *a, size_t len, size_t adlen)
+{
+    return a->evp && len >= PL_DG_EVP_MIN && len <= INT_MAX - PL_DG_TAGLEN && adlen <= INT_MAX;
+}
+
+/* RFC 8439 §2.8 through the keyed context: only the nonce is new. */
+static int evp_seal(EVP_CIPHER_CTX *x, const uint8_t nonce[12], const uint8_t *ad, size_t adlen,
+                    const uint8_t *in, size_t len, uint8_t *out)
+{
+    int n = 0, fin = 0;
+    if (EVP_CipherInit_ex(x, NULL, NULL, NULL, nonce, 1) != 1 ||
+        EVP_CipherUpdate(x, NULL, &n, ad, (int)adlen) != 1 ||
+        EVP_CipherUpdate(x, out, &n, in, (int)len) != 1 || (size_t)n != len ||
+        EVP_CipherFinal_ex(x, out + n, &fin) != 1 ||
+        EVP_CIPHER_CTX_ctrl(x, EVP_CTRL_AEAD_GET_TAG, PL_DG_TAGLEN, out + len) != 1)
+        return PL_ERR_INTERNAL;
+    return PL_OK;
+}
+
+/* len excludes the tag. Decrypts before the tag is checked (OpenSSL's
+ * order), so a failure zeroes what was written. */
+static int evp_open(EVP_CIPHER_CTX *x, const uint8_t nonce[12], const uint8_t *ad, size_t adlen,
+                    const uint8_t *in, size_t len, uint8_t *out)
+{
+    uint8_t tag[PL_DG_TAGLEN];
+    int n = 0, fin = 0;
+    memcpy(tag, in + len, sizeof tag); /* before out, which may be in, is written */
+    if (EVP_CipherInit_ex(x, NULL, NULL, NULL, nonce, 0) != 1 ||
+        EVP_CIPHER_CTX_ctrl(x, EVP_CTRL_AEAD_SET_TAG, PL_DG_TAGLEN, tag) != 1 ||
+        EVP_CipherUpdate(x, NULL, &n, ad, (int)adlen) != 1 ||
+        EVP_CipherUpdate(x, out, &n, in, (int)len) != 1 || (size_t)n != len ||
+        EVP_CipherFinal_ex(x, out + n, &fin) != 1) {
+        sodium_memzero(out, len);
+        return PL_ERR_AUTH;
+    }
+    return PL_OK;
+}
+
 int pl_dg_seal(const pl_dg_aead *a, uint64_t pn, const uint8_t *ad, size_t adlen, const uint8_t *in,
                size_t len, uint8_t *out)
 {
     uint8_t nonce[12];
     unsigned long long clen = 0;
     ietf_nonce(a, pn, nonce);
+    if (use_evp(a, len, adlen))
+        return evp_seal(a->evp, nonce, ad, adlen, in, len, out);
     if (crypto_aead_chacha20poly1305_ietf_encrypt(out, &clen, in, len, ad, adlen, NULL, nonce,
                                                   a->subkey) != 0)
         return PL_ERR_INTERNAL;
@@ -51,6 +120,8 @@ int pl_dg_open(const pl_dg_aead *a, uint64_t pn, const uint8_t *ad, size_t adlen
     if (len < PL_DG_TAGLEN)
         return PL_ERR_PARSE;
     ietf_nonce(a, pn, nonce);
+    if (use_evp(a, len - PL_DG_TAGLEN, adlen))
+        return evp_open(a->evp, nonce, ad, adlen, in, len - PL_DG_TAGLEN, out);
     if (crypto_aead_chacha20poly1305_ietf_decrypt(out, &plen, NULL, in, len, ad, adlen, nonce,
                                                   a->subkey) != 0)
         return PL_ERR_AUTH;

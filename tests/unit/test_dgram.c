@@ -3,7 +3,7 @@
  *   - Wycheproof XChaCha20-Poly1305 through libsodium and through our
  *     packet protection (subkey once, IETF ChaCha20-Poly1305 per packet),
  *     which must be bit-identical to XChaCha20-Poly1305 for any packet
- *     number;
+ *     number, with libsodium alone and with OpenSSL's ChaCha20-Poly1305;
  *   - Wycheproof X25519 through the DH the Noise layer uses (a zero shared
  *     secret, from a low-order key, is refused);
  *   - windowed packet numbers: lengths, round trips from every reference a
@@ -77,23 +77,31 @@ static void wycheproof_xchacha(void **state)
             unsigned long long n = 0;
             int so = crypto_aead_xchacha20poly1305_ietf_decrypt(out, &n, NULL, ct, cl + tl, aad, al,
                                                                 iv, key);
-            pl_dg_aead a;
-            pl_dg_aead_init(&a, key, iv);
-            int rc = tl == 16 ? pl_dg_open(&a, 0, aad, al, ct, cl + tl, out) : PL_ERR_AUTH;
-            if (ok) {
-                assert_int_equal(so, 0);
-                assert_int_equal(rc, PL_OK);
-                assert_int_equal(cl, ml);
-                assert_memory_equal(out, msg, ml);
-                assert_int_equal(pl_dg_seal(&a, 0, aad, al, msg, ml, out), PL_OK);
-                assert_memory_equal(out, ct, cl + 16);
-                valid++;
-            } else {
-                assert_int_not_equal(so, 0);
-                assert_true(rc == PL_ERR_AUTH || rc == PL_ERR_PARSE);
-                invalid++;
+            /* libsodium alone, then with OpenSSL's context */
+            for (int evp = 0; evp < 2; evp++) {
+                pl_dg_aead a;
+                if (evp)
+                    assert_int_equal(pl_dg_aead_init_evp(&a, key, iv), PL_OK);
+                else
+                    pl_dg_aead_init(&a, key, iv);
+                int rc = tl == 16 ? pl_dg_open(&a, 0, aad, al, ct, cl + tl, out) : PL_ERR_AUTH;
+                if (ok) {
+                    assert_int_equal(so, 0);
+                    assert_int_equal(rc, PL_OK);
+                    assert_int_equal(cl, ml);
+                    assert_memory_equal(out, msg, ml);
+                    assert_int_equal(pl_dg_seal(&a, 0, aad, al, msg, ml, out), PL_OK);
+                    assert_memory_equal(out, ct, cl + 16);
+                } else {
+                    assert_int_not_equal(so, 0);
+                    assert_true(rc == PL_ERR_AUTH || rc == PL_ERR_PARSE);
+                }
+                pl_dg_aead_wipe(&a);
             }
-            pl_dg_aead_wipe(&a);
+            if (ok)
+                valid++;
+            else
+                invalid++;
         }
     }
     json_decref(root);
@@ -144,6 +152,71 @@ static void protection_is_xchacha(void **state)
     }
     assert_int_equal(pl_dg_open(&a, 0, NULL, 0, a2, 15, back), PL_ERR_PARSE);
     pl_dg_aead_wipe(&a);
+}
+
+/* With OpenSSL's context (payloads of PL_DG_EVP_MIN bytes and up), the
+ * same bytes as libsodium's XChaCha20-Poly1305 on either side of the
+ * threshold, with and without a header, in place; a refused packet leaves
+ * zeroes, never unauthenticated plaintext; a moved state is freed once. */
+static void protection_evp_same_bytes(void **state)
+{
+    (void)state;
+    static uint8_t key[32], iv[24], nonce[24], hdr[13], msg[2100], ref[2116], pkt[2116], back[2116];
+    randombytes_buf(key, sizeof key);
+    randombytes_buf(iv, sizeof iv);
+    randombytes_buf(hdr, sizeof hdr);
+    randombytes_buf(msg, sizeof msg);
+    pl_dg_aead a, moved;
+    assert_int_equal(pl_dg_aead_init_evp(&a, key, iv), PL_OK);
+    assert_non_null(a.evp);
+    pl_dg_aead_init(&moved, key, iv);
+    const size_t lens[] = {0,    1,    64,  PL_DG_EVP_MIN - 1, PL_DG_EVP_MIN, PL_DG_EVP_MIN + 1,
+                           1000, 1373, 2100};
+    const uint64_t pns[] = {0, 1, 256, UINT64_C(0x123456789a), PL_DG_PN_MAX};
+    for (size_t p = 0; p < sizeof pns / sizeof pns[0]; p++) {
+        memcpy(nonce, iv, 24);
+        for (int b = 0; b < 8; b++)
+            nonce[16 + b] ^= (uint8_t)(pns[p] >> (8 * b));
+        for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) {
+            size_t len = lens[i];
+            for (size_t hl = 0; hl <= sizeof hdr; hl += sizeof hdr) {
+                unsigned long long cl = 0;
+                assert_int_equal(crypto_aead_xchacha20poly1305_ietf_encrypt(ref, &cl, msg, len, hdr,
+                                                                            hl, NULL, nonce, key),
+                                 0);
+                assert_int_equal(pl_dg_seal(&a, pns[p], hdr, hl, msg, len, pkt), PL_OK);
+                assert_memory_equal(pkt, ref, len + 16);
+                /* in place, both ways */
+                memcpy(back, msg, len);
+                assert_int_equal(pl_dg_seal(&a, pns[p], hdr, hl, back, len, back), PL_OK);
+                assert_memory_equal(back, ref, len + 16);
+                assert_int_equal(pl_dg_open(&a, pns[p], hdr, hl, back, len + 16, back), PL_OK);
+                if (len)
+                    assert_memory_equal(back, msg, len);
+                /* refused: a flipped bit anywhere, another packet number */
+                pkt[(len + 16) * p / 5] ^= 0x01;
+                memset(back, 0xee, len);
+                assert_int_equal(pl_dg_open(&a, pns[p], hdr, hl, pkt, len + 16, back), PL_ERR_AUTH);
+                for (size_t k = 0; k < len; k++)
+                    assert_int_equal(back[k], 0);
+                pkt[(len + 16) * p / 5] ^= 0x01;
+                assert_int_equal(pl_dg_open(&a, pns[p] + 1, hdr, hl, pkt, len + 16, back),
+                                 PL_ERR_AUTH);
+                /* and the context still works after a refusal */
+                assert_int_equal(pl_dg_open(&a, pns[p], hdr, hl, pkt, len + 16, back), PL_OK);
+                if (len)
+                    assert_memory_equal(back, msg, len);
+            }
+        }
+    }
+    pl_dg_aead_move(&moved, &a);
+    assert_null(a.evp);
+    assert_non_null(moved.evp);
+    assert_int_equal(pl_dg_seal(&moved, 7, hdr, sizeof hdr, msg, 1000, pkt), PL_OK);
+    assert_int_equal(pl_dg_open(&moved, 7, hdr, sizeof hdr, pkt, 1016, back), PL_OK);
+    assert_memory_equal(back, msg, 1000);
+    pl_dg_aead_wipe(&a);
+    pl_dg_aead_wipe(&moved);
 }
 
 /* ---- X25519 -------------------------------------------------------------- */
@@ -693,13 +766,21 @@ static void srcload_bounded(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(wycheproof_xchacha), cmocka_unit_test(protection_is_xchacha),
-        cmocka_unit_test(wycheproof_x25519),  cmocka_unit_test(pn_lengths),
-        cmocka_unit_test(pn_round_trips),     cmocka_unit_test(pn_malformed),
-        cmocka_unit_test(replay_window),      cmocka_unit_test(cookies),
-        cmocka_unit_test(used_once),          cmocka_unit_test(proof_of_work),
-        cmocka_unit_test(load_difficulty),    cmocka_unit_test(srcload_decay),
-        cmocka_unit_test(srcload_prefixes),   cmocka_unit_test(srcload_rule),
+        cmocka_unit_test(wycheproof_xchacha),
+        cmocka_unit_test(protection_is_xchacha),
+        cmocka_unit_test(protection_evp_same_bytes),
+        cmocka_unit_test(wycheproof_x25519),
+        cmocka_unit_test(pn_lengths),
+        cmocka_unit_test(pn_round_trips),
+        cmocka_unit_test(pn_malformed),
+        cmocka_unit_test(replay_window),
+        cmocka_unit_test(cookies),
+        cmocka_unit_test(used_once),
+        cmocka_unit_test(proof_of_work),
+        cmocka_unit_test(load_difficulty),
+        cmocka_unit_test(srcload_decay),
+        cmocka_unit_test(srcload_prefixes),
+        cmocka_unit_test(srcload_rule),
         cmocka_unit_test(srcload_bounded),
     };
     if (pl_init() != PL_OK)
