@@ -37,6 +37,7 @@ typedef struct pl_dg_aead {
     uint8_t subkey[PL_DG_KEYLEN];
     uint8_t iv_tail[8];            /* IV[16..24] */
     struct evp_cipher_ctx_st *evp; /* keyed with subkey, or NULL */
+    bool lazy;                     /* pl_dg_aead_warm may make evp */
 } pl_dg_aead;
 
 /* libsodium alone: no allocation; pl_dg_aead_wipe is optional. */
@@ -46,6 +47,16 @@ void pl_dg_aead_init(pl_dg_aead *a, const uint8_t key[PL_DG_KEYLEN], const uint8
  * alone (same bytes), so a caller may ignore the error. */
 int pl_dg_aead_init_evp(pl_dg_aead *a, const uint8_t key[PL_DG_KEYLEN],
                         const uint8_t iv[PL_DG_IVLEN]) PL_WUR;
+/* pl_dg_aead_init, and OpenSSL's context made only when traffic warrants
+ * it (pl_dg_aead_warm) and dropped when it stops (pl_dg_aead_cool): an
+ * idle connection costs no context. */
+void pl_dg_aead_init_lazy(pl_dg_aead *a, const uint8_t key[PL_DG_KEYLEN],
+                          const uint8_t iv[PL_DG_IVLEN]);
+/* Make the context now (after pl_dg_aead_init_lazy; without memory,
+ * libsodium goes on alone). */
+void pl_dg_aead_warm(pl_dg_aead *a);
+/* Drop the context (after pl_dg_aead_init_lazy); warm makes it again. */
+void pl_dg_aead_cool(pl_dg_aead *a);
 /* Frees the context, if any, and zeroes the keys. */
 void pl_dg_aead_wipe(pl_dg_aead *a);
 /* Moves *from into *to (whose own state is wiped first); *from is left

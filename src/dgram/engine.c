@@ -215,7 +215,11 @@ static void packet_keys(pl_dg_aead *a, const pl_noise_cipher *c)
     uint8_t out[64];
     crypto_generichash_blake2b(out, sizeof out, (const uint8_t *)KEYS_LABEL, sizeof KEYS_LABEL - 1,
                                c->k, sizeof c->k);
-    pl_dg_aead_init(a, out, out + 32);
+    /* OpenSSL's ChaCha20-Poly1305 for full packets while traffic flows
+     * (packet.c; made by the first full packet, dropped after a quiet
+     * while: pl_dg_rel_timer), libsodium's otherwise: the same bytes */
+    pl_dg_aead_wipe(a);
+    pl_dg_aead_init_lazy(a, out, out + 32);
     sodium_memzero(out, sizeof out);
 }
 
@@ -635,6 +639,8 @@ static void conn_free(pl_dg_conn *c)
     ihs_free(c);
     pl_dg_rel_free(c);
     free(c->peer_authority);
+    pl_dg_aead_wipe(&c->tx);
+    pl_dg_aead_wipe(&c->rx);
     sodium_memzero(c, sizeof *c);
     free(c);
 }
@@ -1096,8 +1102,8 @@ static void adopt(pl_dg_conn *mine, pl_dg_conn *resp)
     mine->initiator = false;
     memcpy(mine->icid, resp->icid, PL_DG_CID_LEN);
     memcpy(mine->rcid, resp->rcid, PL_DG_CID_LEN);
-    mine->tx = resp->tx;
-    mine->rx = resp->rx;
+    pl_dg_aead_move(&mine->tx, &resp->tx);
+    pl_dg_aead_move(&mine->rx, &resp->rx);
     mine->replay = resp->replay;
     mine->next_pn = resp->next_pn;
     mine->racc = resp->racc;
@@ -1378,6 +1384,8 @@ static void on_data(pl_dg_engine *e, uint64_t now_ms, const pl_dg_addr *from, co
         e->st.rx_dropped++;
         return;
     }
+    if (len - hdr >= PL_DG_EVP_MIN + PL_DG_TAGLEN)
+        pl_dg_aead_warm(&c->rx); /* (an authenticated full packet: traffic flows) */
     bool newest = c->replay.largest == PL_DG_PN_NONE || pn > c->replay.largest;
     pl_dg_replay_mark(&c->replay, pn);
     if (!c->confirmed) {
@@ -1400,6 +1408,8 @@ int pl_dg_seal_packet(pl_dg_conn *c, const uint8_t *pt, size_t len, uint8_t *out
     hdr += (size_t)k;
     if (hdr + len + PL_DG_TAGLEN > PL_DG_PACKET_MAX)
         return PL_ERR_TOOBIG;
+    if (len >= PL_DG_EVP_MIN)
+        pl_dg_aead_warm(&c->tx);
     int rc = pl_dg_seal(&c->tx, c->next_pn, out, hdr, pt, len, out + hdr);
     if (rc != PL_OK)
         return rc;

@@ -18,6 +18,7 @@ void pl_dg_aead_init(pl_dg_aead *a, const uint8_t key[PL_DG_KEYLEN], const uint8
     crypto_core_hchacha20(a->subkey, iv, key, NULL);
     memcpy(a->iv_tail, iv + 16, sizeof a->iv_tail);
     a->evp = NULL;
+    a->lazy = false;
 }
 
 int pl_dg_aead_init_evp(pl_dg_aead *a, const uint8_t key[PL_DG_KEYLEN],
@@ -34,6 +35,35 @@ int pl_dg_aead_init_evp(pl_dg_aead *a, const uint8_t key[PL_DG_KEYLEN],
     }
     a->evp = x;
     return PL_OK;
+}
+
+void pl_dg_aead_init_lazy(pl_dg_aead *a, const uint8_t key[PL_DG_KEYLEN],
+                          const uint8_t iv[PL_DG_IVLEN])
+{
+    pl_dg_aead_init(a, key, iv);
+    a->lazy = true;
+}
+
+void pl_dg_aead_warm(pl_dg_aead *a)
+{
+    if (!a->lazy || a->evp)
+        return;
+    EVP_CIPHER_CTX *x = EVP_CIPHER_CTX_new();
+    if (!x)
+        return;
+    if (EVP_CipherInit_ex(x, EVP_chacha20_poly1305(), NULL, a->subkey, NULL, 1) != 1) {
+        EVP_CIPHER_CTX_free(x);
+        return;
+    }
+    a->evp = x;
+}
+
+void pl_dg_aead_cool(pl_dg_aead *a)
+{
+    if (!a->lazy)
+        return;
+    EVP_CIPHER_CTX_free(a->evp);
+    a->evp = NULL;
 }
 
 void pl_dg_aead_wipe(pl_dg_aead *a)

@@ -243,9 +243,20 @@ static bool ring_idle(const pl_dg_conn *c)
     return r->sent && r->sent_lo == c->next_pn && r->lost_len == 0;
 }
 
+/* When the last packet either way was sent or came (keepalives aside,
+ * which are small). */
+static uint64_t last_traffic(const struct rel *r)
+{
+    return r->last_tx_at > r->last_rx_at ? r->last_tx_at : r->last_rx_at;
+}
+
 static void ring_release(pl_dg_conn *c, uint64_t now_ms)
 {
     struct rel *r = &c->rel;
+    if ((c->tx.evp || c->rx.evp) && now_ms >= last_traffic(r) + RING_IDLE_MS) {
+        pl_dg_aead_cool(&c->tx); /* the AEAD's OpenSSL contexts too (packet.c) */
+        pl_dg_aead_cool(&c->rx);
+    }
     if (ring_idle(c) && now_ms >= r->last_tx_at + RING_IDLE_MS) {
         free(r->sent);
         r->sent = NULL;
@@ -1945,6 +1956,8 @@ uint64_t pl_dg_rel_deadline(const pl_dg_conn *c)
             earliest(&d, r->last_rx_at + idle_ms(c));
         if (ring_idle(c))
             earliest(&d, r->last_tx_at + RING_IDLE_MS);
+        if (c->tx.evp || c->rx.evp)
+            earliest(&d, last_traffic(r) + RING_IDLE_MS);
         if (r->validating) {
             earliest(&d, r->validate_until);
             earliest(&d, r->challenge_at);
