@@ -150,6 +150,7 @@ struct rel {
     uint64_t progress_at;       /* last time something new was acknowledged, or sending began */
     uint64_t last_rx_at;        /* the last authenticated packet (idle timeout) */
     uint64_t last_tx_at;        /* the last ack-eliciting packet (keepalive) */
+    uint64_t rx_data_at;        /* the last MSG or CHAN frame from the peer (0: none) */
     pl_rtt rtt;
     pl_cc cc;
     uint64_t recent_lost[16]; /* packet numbers declared lost lately (0: none) */

@@ -34,6 +34,7 @@
 #define ACK_EVERY        2    /* ack-eliciting packets that make an acknowledgement due */
 #define PKT_THRESHOLD    3    /* RFC 9002 §6.1.1 */
 #define REORDER_PKTS_MAX 64   /* the packet threshold after reordering, at most */
+#define STALL_MIN_MS     1000 /* a receiver's silence before it shows its address (probe_at) */
 #define RING_IDLE_MS     5000 /* an empty packet ring is freed after this long quiet */
 #define PERSISTENT_PTOS  3    /* RFC 9002 §7.6.1 */
 #define VALIDATE_MIN_MS  1000 /* a new path has at least this long to answer */
@@ -1003,6 +1004,19 @@ static bool flow_blocked(const struct rel *r)
     return false;
 }
 
+/* More is expected from the peer: one of its channels has not ended, or
+ * a request of ours waits for its reply. */
+static bool awaiting(const pl_dg_conn *c)
+{
+    const struct rel *r = &c->rel;
+    if (r->nreqs)
+        return true;
+    for (uint16_t i = 0; i < r->nchans; i++)
+        if (r->chans[i]->peer_opened && r->chans[i]->r_fin_at == UINT64_MAX)
+            return true;
+    return false;
+}
+
 /* An ack-eliciting probe is due with nothing in flight: a keepalive, or,
  * when flow control blocks us, a sign of life after a probe timeout (the
  * peer's credit may be on its way to an address we no longer have). */
@@ -1014,6 +1028,18 @@ static uint64_t probe_at(const pl_dg_conn *c)
         uint64_t b = r->last_tx_at + pto_ms(r);
         if (b < t)
             t = b;
+    }
+    /* A receiver whose peer went quiet in the middle of sending: its
+     * packets may be going to an address we no longer have (a NAT
+     * rebinding while we only acknowledged, and ACKs alone do not elicit
+     * anything). A PING from here shows the peer our address. Every
+     * STALL while the silence lasts, for at most PL_DG_DEAD_MS. */
+    if (r->rx_data_at && awaiting(c)) {
+        uint64_t stall = 2 * pto_ms(r) > STALL_MIN_MS ? 2 * pto_ms(r) : STALL_MIN_MS;
+        uint64_t from = r->last_rx_at > r->last_tx_at ? r->last_rx_at : r->last_tx_at;
+        if (r->rx_data_at + stall >= r->last_rx_at &&
+            from + stall < r->last_rx_at + PL_DG_DEAD_MS && from + stall < t)
+            t = from + stall;
     }
     return t;
 }
@@ -1723,11 +1749,13 @@ void pl_dg_rel_input(pl_dg_conn *c, uint64_t now_ms, uint64_t pn, bool newest,
             on_ack(c, now_ms, &f.ack);
             break;
         case PL_DG_F_MSG:
+            r->rx_data_at = now_ms;
             if (!on_msg(c, &f)) {
                 accepted = false;
             }
             break;
         case PL_DG_F_CHAN:
+            r->rx_data_at = now_ms;
             if (!on_chan(c, &f))
                 accepted = false;
             break;
