@@ -450,7 +450,9 @@ static void rebind(struct relay *r, struct client *cl, const char *why)
     char from[ADDR_TEXT];
     addr_text(&cl->addr, from, sizeof from);
     if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
-        say("rebinding client %s (%s): now from port %u", from, why, (unsigned)addr_port(&ss));
+        say("rebinding client %s (%s): now from port %u, after %llu bytes up and %llu down", from,
+            why, (unsigned)addr_port(&ss), (unsigned long long)r->c[UP].bytes_forwarded,
+            (unsigned long long)r->c[DOWN].bytes_forwarded);
 }
 
 static bool same_addr(const struct sockaddr_storage *a, socklen_t alen,
