@@ -32,7 +32,8 @@
  * On start it prints "impair: listening on ADDR:PORT ..." to stderr (with
  * --listen ...:0, the port the kernel chose). On SIGTERM or SIGINT it
  * prints its counters to stderr, writes them to --stats-file as key=value
- * lines and exits 0; SIGUSR1 writes them without exiting.
+ * lines and exits 0; SIGUSR1 writes them without exiting. --progress-ms N
+ * prints running totals every N ms (when a transfer stalls, and which way).
  * Exit status: 0 after a signal, 1 when a socket fails, 2 for bad arguments.
  */
 #define _GNU_SOURCE
@@ -94,14 +95,14 @@ struct opts {
     socklen_t listen_len, upstream_len;
     double loss, corrupt, dup, reorder;
     uint64_t reorder_ms, delay_ms, jitter_ms, dark_period_ms, dark_ms;
-    uint64_t rebind_at_ms, rebind_after_bytes, seed;
+    uint64_t rebind_at_ms, rebind_after_bytes, seed, progress_ms;
     const char *stats_file;
 };
 
 struct relay {
     struct opts o;
     int listen_fd;
-    uint64_t start_ns, seq;
+    uint64_t start_ns, seq, progress_ns;
     uint64_t rng[DIRS][4]; /* a stream per direction: one's draws do not shift the other's */
     struct client clients[MAX_CLIENTS];
     size_t nclients;
@@ -144,7 +145,7 @@ static void usage(FILE *f)
     fputs("usage: impair --listen ADDR:PORT --upstream ADDR:PORT [--loss P] [--corrupt P]\n"
           "         [--dup P] [--reorder P --reorder-ms N] [--delay-ms N] [--jitter-ms N]\n"
           "         [--dark-period-ms N --dark-ms N] [--rebind-at-ms N]\n"
-          "         [--rebind-after-bytes N] [--seed N] [--stats-file PATH]\n"
+          "         [--rebind-after-bytes N] [--seed N] [--stats-file PATH] [--progress-ms N]\n"
           "ADDR is a numeric IPv4 address or [IPv6]; P is a probability from 0 to 1.\n",
           f);
 }
@@ -319,6 +320,7 @@ static void parse_args(struct opts *o, int argc, char **argv)
         O_REBIND_AFTER_BYTES,
         O_SEED,
         O_STATS_FILE,
+        O_PROGRESS_MS,
         O_HELP,
     };
     static const struct option longopts[] = {
@@ -337,6 +339,7 @@ static void parse_args(struct opts *o, int argc, char **argv)
         {"rebind-after-bytes", required_argument, NULL, O_REBIND_AFTER_BYTES},
         {"seed", required_argument, NULL, O_SEED},
         {"stats-file", required_argument, NULL, O_STATS_FILE},
+        {"progress-ms", required_argument, NULL, O_PROGRESS_MS},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -380,6 +383,7 @@ static void parse_args(struct opts *o, int argc, char **argv)
             break;
         case O_SEED: o->seed = parse_u64("--seed", optarg, UINT64_MAX); break;
         case O_STATS_FILE: o->stats_file = optarg; break;
+        case O_PROGRESS_MS: o->progress_ms = parse_u64("--progress-ms", optarg, MS_MAX); break;
         case O_HELP: usage(stdout); exit(0);
         case ':': usage_error("%s needs a value", argv[optind - 1]);
         default: usage_error("unknown option '%s'", argv[optind - 1]);
@@ -690,6 +694,8 @@ static int next_timeout(const struct relay *r, uint64_t now)
                 if (t < due)
                     due = t;
             }
+    if (r->o.progress_ms > 0 && r->progress_ns < due)
+        due = r->progress_ns;
     if (due == NO_DEADLINE)
         return -1;
     if (due <= now)
@@ -749,6 +755,21 @@ static int write_stats(const struct relay *r)
     return 0;
 }
 
+/* Every --progress-ms: one line of running totals on stderr, to see when
+ * a transfer stalls. */
+static void progress(struct relay *r, uint64_t now)
+{
+    if (r->o.progress_ms == 0 || now < r->progress_ns)
+        return;
+    r->progress_ns = now + r->o.progress_ms * NS_PER_MS;
+    const struct counters *u = &r->c[UP], *d = &r->c[DOWN];
+    say("t=%.3f up %llu/%llu (%llu bytes) down %llu/%llu (%llu bytes) received/forwarded%s",
+        (double)(now - r->start_ns) / 1e9, (unsigned long long)u->received,
+        (unsigned long long)u->forwarded, (unsigned long long)u->bytes_forwarded,
+        (unsigned long long)d->received, (unsigned long long)d->forwarded,
+        (unsigned long long)d->bytes_forwarded, dark(r, now) ? " (dark)" : "");
+}
+
 /* ---- main ------------------------------------------------------------------------- */
 
 static int setup(struct relay *r)
@@ -798,6 +819,7 @@ static int loop(struct relay *r)
             (void)write_stats(r);
         }
         uint64_t now = now_ns();
+        progress(r, now);
         rebind_due(r, now);
         release(r);
         int ms = next_timeout(r, now_ns());
