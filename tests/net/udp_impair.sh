@@ -40,6 +40,10 @@ PACE="$HERE/pace.py"
 T_XFER=40 # seconds any one transfer may take
 MB=1000000
 SEED=${IMPAIR_SEED:-1} # the relay's choices: the same each run unless asked
+# --verbose: the tools' own view (window, RTT, losses) goes into the report;
+# UDP_IMPAIR_CC=cubic tries the other congestion controller.
+TOOL_OPTS=(--verbose)
+[ -n "${UDP_IMPAIR_CC:-}" ] && TOOL_OPTS+=(--cc "$UDP_IMPAIR_CC")
 
 # UDP_IMPAIR_PROFILES="loss2 rebind" runs only those on loopback;
 # UDP_IMPAIR_NETNS=0 skips the namespaces.
@@ -139,6 +143,7 @@ profile() {
         ;;
     reorderdup)
         P_ARGS=(--reorder 0.05 --reorder-ms 20 --dup 0.05)
+        P_SIZE=$((10 * MB))
         P_EVIDENCE='[ "$(kv $st up.reordered)" -gt 0 ] && [ "$(kv $st up.duplicated)" -gt 0 ] &&
             [ "$(kv $st down.reordered)" -gt 0 ] && [ "$(kv $st down.duplicated)" -gt 0 ]'
         ;;
@@ -197,7 +202,7 @@ xfer() {
         lin=$input
     fi
     inns "$NS_B" env XDG_CONFIG_HOME="$WORK/b" timeout $T_XFER "$PEERLINK" listen \
-        --udp "$ADDR_B:0" --once <"$lin" >"$WORK/l.out" 2>"$WORK/l.err" &
+        --udp "$ADDR_B:0" --once "${TOOL_OPTS[@]}" <"$lin" >"$WORK/l.out" 2>"$WORK/l.err" &
     lpid=$!
     PIDS+=($lpid)
     wait_for "$WORK/l.err" "listening on"
@@ -214,7 +219,7 @@ xfer() {
     fi
     t0=$(now)
     inns "$NS_A" env XDG_CONFIG_HOME="$WORK/a" timeout $T_XFER "$PEERLINK" connect \
-        --udp "$ADDR_R:$rport" "$b_fp" <"$cin" >"$WORK/c.out" 2>"$WORK/c.err"
+        --udp "$ADDR_R:$rport" "${TOOL_OPTS[@]}" "$b_fp" <"$cin" >"$WORK/c.out" 2>"$WORK/c.err"
     crc=$?
     wait $lpid
     lrc=$?
@@ -231,11 +236,18 @@ xfer() {
     [ "$dir" = rev ] && arrow="listen -> connect"
     diag "$where $name $dir: $size_mb MB $arrow, $got bytes arrived in $secs s = $mbs MB/s" \
         "  connect exit $crc, listen exit $lrc, relay exit $rrc; relay ${P_ARGS[*]:-(no impairment)}" \
-        "  up:   $(stats_line up) rebinds $(kv $st rebinds)" "  down: $(stats_line down)"
-    rc=$crc out= err=$(cat "$WORK/c.err" "$WORK/l.err" "$WORK/r.err" 2>/dev/null | grep -v '=')
+        "  up:   $(stats_line up) rebinds $(kv $st rebinds)" "  down: $(stats_line down)" \
+        "  connect $(end_line "$WORK/c.err")" "  listen  $(end_line "$WORK/l.err")"
+    rc=$crc out= err=$(cat "$WORK/c.err" "$WORK/l.err" "$WORK/r.err" 2>/dev/null |
+        grep -v '=\|^peerlink: [0-9.]* s ')
     check "$where $name $dir: $size_mb MB $arrow intact (sha256), both exit 0, impairment seen" \
         '[ $crc -eq 0 ] && [ $lrc -eq 0 ] && [ $rrc -eq 0 ] && [ "$(sha "$want")" = "$(sha "$file")" ] &&
          eval "$P_EVIDENCE"'
+}
+
+# end_line ERRFILE: the tool's --verbose summary of the connection
+end_line() {
+    sed -n 's/^peerlink: end [^ ]* //p' "$1" | head -n 1
 }
 
 stats_line() {
