@@ -29,6 +29,10 @@
  * so what happens to the n-th datagram in a direction depends only on the
  * seed and n: a run is repeatable.
  *
+ * Datagrams the kernel dropped at the relay's own sockets (full receive
+ * buffers: the relay did not keep up) are counted too (kernel_dropped,
+ * from SO_RXQ_OVFL), so that they are not mistaken for the transport's.
+ *
  * On start it prints "impair: listening on ADDR:PORT ..." to stderr (with
  * --listen ...:0, the port the kernel chose). On SIGTERM or SIGINT it
  * prints its counters to stderr, writes them to --stats-file as key=value
@@ -79,6 +83,7 @@ struct client {
     int fd;            /* towards the upstream */
     uint64_t first_ns; /* first datagram seen */
     uint64_t bytes_up; /* relayed towards the upstream */
+    uint32_t drops;    /* the kernel's count for fd (SO_RXQ_OVFL) */
     bool rebound_time, rebound_bytes;
 };
 
@@ -107,6 +112,8 @@ struct relay {
     struct client clients[MAX_CLIENTS];
     size_t nclients;
     uint64_t no_client_slot, rebinds;
+    uint32_t listen_drops;        /* the kernel's count for listen_fd */
+    uint64_t closed_socket_drops; /* ... for client sockets closed by rebindings */
     struct counters c[DIRS];
     struct slot *slots;
     uint32_t *heap, *free_list; /* slot indices */
@@ -421,8 +428,13 @@ static void set_buffers(int fd)
 static int udp_socket(int family)
 {
     int fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd >= 0)
-        set_buffers(fd);
+    int on = 1;
+    if (fd < 0)
+        return -1;
+    set_buffers(fd);
+    /* the kernel says how many datagrams it dropped with a full buffer, so
+     * that the relay's own overload is told apart from the impairments */
+    (void)setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &on, sizeof on);
     return fd;
 }
 
@@ -448,6 +460,8 @@ static void rebind(struct relay *r, struct client *cl, const char *why)
     }
     close(cl->fd);
     cl->fd = fd;
+    r->closed_socket_drops += cl->drops;
+    cl->drops = 0;
     r->rebinds++;
     struct sockaddr_storage ss;
     socklen_t sl = sizeof ss;
@@ -641,12 +655,42 @@ static void release(struct relay *r)
     }
 }
 
+/* One datagram from fd into r->buf (and its source into *from, if asked);
+ * *drops follows the kernel's count of datagrams the socket dropped. */
+static ssize_t recv_one(struct relay *r, int fd, struct sockaddr_storage *from, socklen_t *from_len,
+                        uint32_t *drops)
+{
+    union {
+        struct cmsghdr align;
+        uint8_t buf[CMSG_SPACE(sizeof(uint32_t))];
+    } ctl;
+    struct iovec iov = {.iov_base = r->buf, .iov_len = sizeof r->buf};
+    struct msghdr m = {
+        .msg_name = from,
+        .msg_namelen = from ? sizeof *from : 0,
+        .msg_iov = &iov,
+        .msg_iovlen = 1,
+        .msg_control = ctl.buf,
+        .msg_controllen = sizeof ctl.buf,
+    };
+    ssize_t n = recvmsg(fd, &m, 0);
+    if (n < 0)
+        return n;
+    if (from_len)
+        *from_len = m.msg_namelen;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c))
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL &&
+            c->cmsg_len >= CMSG_LEN(sizeof(uint32_t)))
+            memcpy(drops, CMSG_DATA(c), sizeof *drops);
+    return n;
+}
+
 static void read_listen(struct relay *r)
 {
     for (int i = 0; i < RECV_BURST; i++) {
         struct sockaddr_storage from;
-        socklen_t fl = sizeof from;
-        ssize_t n = recvfrom(r->listen_fd, r->buf, sizeof r->buf, 0, (struct sockaddr *)&from, &fl);
+        socklen_t fl = 0;
+        ssize_t n = recv_one(r, r->listen_fd, &from, &fl, &r->listen_drops);
         if (n < 0)
             return; /* EAGAIN, or an ICMP error for an earlier send */
         int client = client_for(r, &from, fl);
@@ -661,7 +705,8 @@ static void read_listen(struct relay *r)
 static void read_upstream(struct relay *r, int client)
 {
     for (int i = 0; i < RECV_BURST; i++) {
-        ssize_t n = recv(r->clients[client].fd, r->buf, sizeof r->buf, 0);
+        struct client *cl = &r->clients[client];
+        ssize_t n = recv_one(r, cl->fd, NULL, NULL, &cl->drops);
         if (n < 0)
             return;
         relay(r, DOWN, client, r->buf, (size_t)n);
@@ -713,6 +758,9 @@ static void print_stats(const struct relay *r, FILE *f)
     fprintf(f, "rebinds=%llu\n", (unsigned long long)r->rebinds);
     fprintf(f, "no_client_slot=%llu\n", (unsigned long long)r->no_client_slot);
     fprintf(f, "held_at_exit=%zu\n", r->heap_len);
+    uint64_t down_drops = r->closed_socket_drops;
+    for (size_t i = 0; i < r->nclients; i++)
+        down_drops += r->clients[i].drops;
     for (int d = 0; d < DIRS; d++) {
         const struct counters *c = &r->c[d];
         const char *n = dir_name[d];
@@ -729,6 +777,8 @@ static void print_stats(const struct relay *r, FILE *f)
         fprintf(f, "%s.bytes_received=%llu\n", n, (unsigned long long)c->bytes_received);
         fprintf(f, "%s.bytes_forwarded=%llu\n", n, (unsigned long long)c->bytes_forwarded);
         fprintf(f, "%s.rebinds=%llu\n", n, (unsigned long long)(d == UP ? r->rebinds : 0));
+        fprintf(f, "%s.kernel_dropped=%llu\n", n,
+                (unsigned long long)(d == UP ? r->listen_drops : down_drops));
     }
 }
 

@@ -145,6 +145,7 @@ check "no impairment: 2000 datagrams back byte-identical, in order, once each" \
 check "SIGTERM: exit 0, stats file and stderr count 2000 each way" \
     '[ $relay_rc -eq 0 ] && [ "$(s up.received)" = 2000 ] && [ "$(s up.forwarded)" = 2000 ] &&
      [ "$(s down.forwarded)" = 2000 ] && [ "$(s clients)" = 1 ] &&
+     [ "$(s up.kernel_dropped)" = 0 ] && [ "$(s down.kernel_dropped)" = 0 ] &&
      grep -q "^down.forwarded=2000$" "$W/relay.err"' "$W/stats" "$W/relay.err"
 
 # ---- 4: loss 0.1 each way: a round trip survives with 0.81

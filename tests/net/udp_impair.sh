@@ -252,7 +252,8 @@ end_line() {
 
 stats_line() {
     local d=$1 st="$WORK/r.stats" k line=
-    for k in received forwarded lost corrupted duplicated reordered dark_dropped send_dropped; do
+    for k in received forwarded lost corrupted duplicated reordered dark_dropped send_dropped \
+        kernel_dropped; do
         line+="$k $(kv "$st" "$d.$k"), "
     done
     echo "${line%, }"
