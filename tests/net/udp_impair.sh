@@ -19,6 +19,8 @@
 #   rebind      the client's mapping moves to a new port mid-transfer (NAT
 #               rebinding): after half the file (fwd), or after 30 kB of the
 #               receiver's acknowledgements (rev)
+#   rebindhs    ... during the handshake: after 1300 bytes from the client
+#               (its HELLO and INITIATE), before the responder's ACCEPT
 #
 # Then the same across network namespaces A - R - B (veth pairs, two /24
 # subnets, the relay in R the only path): clean, loss2 and rebind. Skipped
@@ -48,7 +50,7 @@ TOOL_OPTS=(--verbose)
 # UDP_IMPAIR_PROFILES="loss2 rebind" runs only those on loopback;
 # UDP_IMPAIR_NETNS=0 skips the namespaces.
 # shellcheck disable=SC2206
-LOOP_PROFILES=(${UDP_IMPAIR_PROFILES:-clean loss2 corrupt2 dark delay200 reorderdup rebind})
+LOOP_PROFILES=(${UDP_IMPAIR_PROFILES:-clean loss2 corrupt2 dark delay200 reorderdup rebind rebindhs})
 NETNS_XFERS=4 # clean both ways, loss2 and rebind forward
 plan $((2 * ${#LOOP_PROFILES[@]} + 1 + NETNS_XFERS))
 
@@ -157,6 +159,11 @@ profile() {
         # move (up for fwd, down for rev) strictly between 0 and the size
         P_EVIDENCE='[ "$(kv $st rebinds)" = 1 ] && rebind_mid "$dir" $P_SIZE'
         ;;
+    rebindhs)
+        P_ARGS=(--rebind-after-bytes 1300)
+        P_SIZE=$((5 * MB))
+        P_EVIDENCE='[ "$(kv $st rebinds)" = 1 ] && rebind_before_data'
+        ;;
     *)
         echo "Bail out! no profile '$1'"
         exit 1
@@ -173,6 +180,15 @@ rebind_mid() {
     moved=$up
     [ "$1" = rev ] && moved=$down
     [ -n "$moved" ] && [ "$moved" -gt 0 ] && [ "$moved" -lt "$2" ]
+}
+
+# rebind_before_data: the rebinding came before any data (the handshake
+# and its acknowledgements are a few kB at most)
+rebind_before_data() {
+    local up down
+    read -r up down < <(sed -n 's/.*after \([0-9]*\) bytes up and \([0-9]*\) down.*/\1 \2/p' \
+        "$WORK/r.err")
+    [ -n "$up" ] && [ "$up" -lt 4000 ] && [ "$down" -lt 4000 ]
 }
 
 # sender_input FILE: sets $input to what the sending tool reads: FILE, or
