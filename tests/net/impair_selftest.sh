@@ -87,7 +87,7 @@ start() {
     }
     host=$addr
     [[ $addr == *:* ]] && host="[$addr]"
-    timeout 60 "$IMPAIR" --listen "$host:0" --upstream "$host:$(cat "$W/eport")" \
+    timeout -k 5 60 "$IMPAIR" --listen "$host:0" --upstream "$host:$(cat "$W/eport")" \
         --stats-file "$W/stats" "$@" 2>"$W/relay.err" &
     relay_pid=$!
     PIDS+=("$relay_pid")

@@ -223,7 +223,7 @@ xfer() {
     PIDS+=($lpid)
     wait_for "$WORK/l.err" "listening on"
     lport=$(sed -n 's/.*listening on .*:\([0-9]*\) (udp).*/\1/p' "$WORK/l.err")
-    inns "$NS_R" timeout $((T_XFER + 5)) "$IMPAIR" --listen "$ADDR_R:0" \
+    inns "$NS_R" timeout -k 5 $((T_XFER + 5)) "$IMPAIR" --listen "$ADDR_R:0" \
         --upstream "$ADDR_B:$lport" --stats-file "$st" --seed "$SEED" "${P_ARGS[@]}" 2>"$WORK/r.err" &
     rpid=$!
     PIDS+=($rpid)
