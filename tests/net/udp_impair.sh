@@ -17,8 +17,8 @@
 #   delay200    200 ms one-way delay +/- 10 ms (uniform; it reorders a little)
 #   reorderdup  5% held back 20 ms, 5% duplicated, each way
 #   rebind      the client's mapping moves to a new port mid-transfer (NAT
-#               rebinding): after half the file (fwd), or after 30 kB of the
-#               receiver's acknowledgements (rev)
+#               rebinding): after half the file (fwd), or 0.8 s into a
+#               transfer paced to last 2 s (rev)
 #   rebindhs    ... during the handshake: after 1300 bytes from the client
 #               (its HELLO and INITIATE), before the responder's ACCEPT
 #
@@ -153,7 +153,11 @@ profile() {
         if [ "$2" = fwd ]; then
             P_ARGS=(--rebind-after-bytes $((P_SIZE / 2)))
         else
-            P_ARGS=(--rebind-after-bytes 30000)
+            # client -> upstream carries only acknowledgements, whose
+            # number the transport may change: a paced sender and a time
+            P_ARGS=(--rebind-at-ms 800)
+            P_SIZE=$((10 * MB))
+            P_RATE=$((5 * MB))
         fi
         # the relay says how far the transfer had got: data bytes before the
         # move (up for fwd, down for rev) strictly between 0 and the size
