@@ -41,7 +41,9 @@ wait_for() {
 }
 # listen_port ERRFILE: the port a UDP listener printed.
 listen_port() {
-    wait_for "$1" "listening on" && sed -n 's/.*listening on .*:\([0-9]*\) (udp).*/\1/p' "$1"
+    # (the whole line: a slow listener's stderr may be read mid-line)
+    wait_for "$1" "listening on .*:[0-9][0-9]* (udp)" &&
+        sed -n 's/.*listening on .*:\([0-9]*\) (udp).*/\1/p' "$1"
 }
 # free_udp_port: a loopback UDP port nobody listens on (bound, then closed).
 free_udp_port() {
@@ -73,6 +75,7 @@ run ping --udp localhost "$alice_fp"
 check "ping with no port: exit 2" '[ $rc -eq 2 ] && [[ $err == *"HOST:PORT"* ]]'
 
 # ---- a ping first, then a stream both ways through the same --once listener
+rm -f "$WORK/l.err"
 as alice listen --udp 127.0.0.1:0 --once <"$WORK/big2" >"$WORK/l.out" 2>"$WORK/l.err" &
 lpid=$!
 PIDS+=($lpid)
@@ -107,6 +110,7 @@ run connect --udp 127.0.0.1:7 --cc vegas "$alice_fp"
 check "--cc vegas: exit 2 naming the choices" '[ $rc -eq 2 ] && [[ $err == *"cubic or newreno"* ]]'
 run connect --tcp 127.0.0.1:7 --verbose "$alice_fp"
 check "--verbose without --udp: exit 2" '[ $rc -eq 2 ] && [[ $err == *"--verbose is for --udp"* ]]'
+rm -f "$WORK/l.err"
 as alice listen --udp 127.0.0.1:0 --once --cc cubic --verbose </dev/null >"$WORK/l.out" 2>"$WORK/l.err" &
 lpid=$!
 PIDS+=($lpid)
@@ -127,6 +131,7 @@ check "listen --verbose reports the bytes received" \
     'grep -qE "^peerlink: end ni:.*received [0-9.]+ MB" "$WORK/l.err"'
 
 # ---- --exec: an echo server over pipes, 3 MB through `cat` and back
+rm -f "$WORK/l.err"
 as alice listen --udp 127.0.0.1:0 --once --exec cat </dev/null 2>"$WORK/l.err" &
 lpid=$!
 PIDS+=($lpid)
@@ -142,6 +147,7 @@ check "--exec cat echoes 3 MB back through pipes; both exit 0" \
 
 # ---- IPv6
 if python3 -c 'import socket; socket.socket(socket.AF_INET6, socket.SOCK_DGRAM).bind(("::1", 0))' 2>/dev/null; then
+    rm -f "$WORK/l.err"
     as alice listen --udp '[::1]:0' --once </dev/null >"$WORK/l.out" 2>"$WORK/l.err" &
     lpid=$!
     PIDS+=($lpid)
@@ -158,6 +164,7 @@ else
 fi
 
 # ---- refusals and silence
+rm -f "$WORK/l.err"
 as alice listen --udp 127.0.0.1:0 </dev/null >/dev/null 2>"$WORK/l.err" &
 lpid=$!
 PIDS+=($lpid)
