@@ -70,23 +70,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
-wait_for() { # wait_for FILE PATTERN: up to 5 s
-    local i
-    for i in $(seq 1 100); do
-        grep -q "$2" "$1" 2>/dev/null && return 0
-        sleep 0.05
-    done
-    return 1
-}
 kv() { sed -n "s/^$2=//p" "$1" 2>/dev/null | head -n 1; }
-sha() { sha256sum "$1" | cut -d' ' -f1; }
 now() { date +%s.%N; }
 
-node() {
-    mkdir -p "$WORK/$1"
-    XDG_CONFIG_HOME="$WORK/$1" "$PEERLINK" keygen >/dev/null || exit 1
-    printf -v "${1}_fp" '%s' "$(XDG_CONFIG_HOME="$WORK/$1" "$PEERLINK" id)"
-}
 node a
 node b
 XDG_CONFIG_HOME="$WORK/a" "$PEERLINK" trust add "$b_fp" --name b >/dev/null || exit 1

@@ -6,6 +6,10 @@
 #   check DESC EXPR        "ok"/"not ok" as `eval EXPR` succeeds or not
 #   skip DESC REASON       "ok N - DESC # SKIP REASON"
 #   finish                 exit 1 if any test failed or the count is off
+#   node NAME              a key and config home under $WORK/NAME; its
+#                          fingerprint in $NAME_fp
+#   wait_for FILE PATTERN  until FILE has a line matching PATTERN (up to 5 s)
+#   sha FILE               the SHA-256 of FILE, in hex
 
 set -u
 
@@ -67,3 +71,20 @@ finish() {
     [ "$T_FAILED" -eq 0 ]
     exit $?
 }
+
+node() {
+    mkdir -p "$WORK/$1"
+    XDG_CONFIG_HOME="$WORK/$1" "$PEERLINK" keygen >/dev/null || exit 1
+    printf -v "${1}_fp" '%s' "$(XDG_CONFIG_HOME="$WORK/$1" "$PEERLINK" id)"
+}
+
+wait_for() {
+    local i
+    for i in $(seq 1 100); do
+        grep -q "$2" "$1" 2>/dev/null && return 0
+        sleep 0.05
+    done
+    return 1
+}
+
+sha() { sha256sum "$1" | cut -d' ' -f1; }

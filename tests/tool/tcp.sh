@@ -22,11 +22,6 @@ cleanup() {
 trap cleanup EXIT
 
 # node NAME: a config home of its own; $NAME_fp is its fingerprint.
-node() {
-    mkdir -p "$WORK/$1"
-    XDG_CONFIG_HOME="$WORK/$1" "$PEERLINK" keygen >/dev/null || exit 1
-    printf -v "${1}_fp" '%s' "$(XDG_CONFIG_HOME="$WORK/$1" "$PEERLINK" id)"
-}
 # as NAME ARGS...: run the tool as that node.
 as() {
     local who=$1
@@ -46,19 +41,10 @@ print(" ".join(str(s.getsockname()[1]) for s in socks))
 EOF
 }
 # wait_for FILE PATTERN: up to 5 s for a line matching PATTERN in FILE.
-wait_for() {
-    local i
-    for i in $(seq 1 100); do
-        grep -q "$2" "$1" 2>/dev/null && return 0
-        sleep 0.05
-    done
-    return 1
-}
 # listen_port ERRFILE: the port a listener printed.
 listen_port() {
     wait_for "$1" "listening on" && sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$1"
 }
-sha() { sha256sum "$1" | cut -d' ' -f1; }
 
 node alice
 node bob

@@ -21,23 +21,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-node() {
-    mkdir -p "$WORK/$1"
-    XDG_CONFIG_HOME="$WORK/$1" "$PEERLINK" keygen >/dev/null || exit 1
-    printf -v "${1}_fp" '%s' "$(XDG_CONFIG_HOME="$WORK/$1" "$PEERLINK" id)"
-}
 as() {
     local who=$1
     shift
     XDG_CONFIG_HOME="$WORK/$who" timeout 20 "$PEERLINK" "$@"
-}
-wait_for() {
-    local i
-    for i in $(seq 1 100); do
-        grep -q "$2" "$1" 2>/dev/null && return 0
-        sleep 0.05
-    done
-    return 1
 }
 # listen_port ERRFILE: the port a UDP listener printed.
 listen_port() {
@@ -49,7 +36,6 @@ listen_port() {
 free_udp_port() {
     python3 -c 'import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
-sha() { sha256sum "$1" | cut -d' ' -f1; }
 
 node alice
 node bob
