@@ -38,22 +38,7 @@ fail() {
 command -v openssl >/dev/null || fail "openssl not installed"
 [ -x "$PEERLINK" ] || fail "no peerlink tool at $PEERLINK"
 
-port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-wait_listen() {
-    for _ in $(seq 1 200); do
-        ss -Hltn "sport = :$1" 2>/dev/null | grep -q LISTEN && return 0
-        sleep 0.02
-    done
-    return 1
-}
-fp_of_key() { # the peerlink fingerprint of an OpenSSL Ed25519 key file
-    printf 'ni:///sha3-256;%s' "$(openssl pkey -in "$1" -pubout -outform DER |
-        openssl dgst -sha3-256 -binary | basenc --base64url | tr -d '=')"
-}
-median() { sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", (b > 0 ? a / b : 0)}'; }
+. "$(dirname "${BASH_SOURCE[0]}")/lib/helpers.sh"
 
 # stock certificates (Ed25519, self-signed) and two peerlink nodes
 for n in c s; do

@@ -96,16 +96,7 @@ with open(sys.argv[1], "w") as f:
     f.write("%d %.6f\n" % (n, last))
 EOF
 
-port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-wait_listen() { # a TCP listener on port $1
-    for _ in $(seq 1 250); do
-        ss -Hltn "sport = :$1" 2>/dev/null | grep -q LISTEN && return 0
-        sleep 0.02
-    done
-    return 1
-}
+. "$(dirname "${BASH_SOURCE[0]}")/lib/helpers.sh"
 wait_for() { # wait_for FILE TEXT
     for _ in $(seq 1 250); do
         grep -q "$2" "$1" 2>/dev/null && return 0
@@ -113,12 +104,6 @@ wait_for() { # wait_for FILE TEXT
     done
     return 1
 }
-fp_of_key() { # the peerlink fingerprint of an OpenSSL Ed25519 key file
-    printf 'ni:///sha3-256;%s' "$(openssl pkey -in "$1" -pubout -outform DER |
-        openssl dgst -sha3-256 -binary | basenc --base64url | tr -d '=')"
-}
-median() { sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", (b > 0 ? a / b : 0)}'; }
 as() { # foreground only: in the background, $! would not be timeout's pid
     local who=$1
     shift
@@ -175,11 +160,13 @@ finish() {
 
 run_pl_udp() {
     start_counter
+    rm -f "$W/l.err" # (the last round's line must not be read, then truncated)
     XDG_CONFIG_HOME="$W/srv" timeout "$TO" "$PEERLINK" listen --udp 127.0.0.1:0 --once \
         </dev/null >"$W/rx" 2>"$W/l.err" &
     local lpid=$!
     PIDS+=("$lpid")
-    wait_for "$W/l.err" "listening on" || fail "peerlink listen --udp did not start"
+    wait_for "$W/l.err" "listening on .*:[0-9][0-9]* (udp)" ||
+        fail "peerlink listen --udp did not start"
     local p
     p=$(sed -n 's/.*listening on .*:\([0-9]*\) (udp).*/\1/p' "$W/l.err")
     [ -n "$p" ] || fail "peerlink listen --udp printed no port"
